@@ -1,0 +1,96 @@
+"""What the engine may read from a node's knowledge base, and the records it reads.
+
+The engine never holds a knowledge base; it is handed a `KnowledgeView` per call. Implementations: the in-memory
+one in `kato.store.memory` (tests, benchmarks) and the LMDB one in `kato.store`. Every method is a read of the
+node's long-term memory as of one consistent moment (one read transaction in LMDB).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+Event = tuple[str, ...]
+Events = tuple[Event, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FinalizedMetrics:
+    """Whole-pattern metrics frozen by finalize-training (engine.md §12.4)."""
+
+    entropy: float
+    normalized_entropy: float
+    global_normalized_entropy: float
+    tf_vector: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class PatternRecord:
+    """One stored pattern (engine.md §4.4); `name` is the bare 40-hex sha1."""
+
+    name: str
+    events: Events
+    length: int
+    frequency: int
+    emotives: tuple[Mapping[str, float], ...] = ()
+    metadata: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    finalized: FinalizedMetrics | None = None
+
+    @property
+    def first_symbol(self) -> str:
+        return self.events[0][0]
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolStats:
+    """Per-symbol statistics: total occurrences and the number of distinct patterns holding the symbol."""
+
+    frequency: int = 0
+    pattern_member_frequency: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """The three global counters of engine.md §4.3 (total_pattern_frequencies counts new patterns only)."""
+
+    total_symbols_in_patterns_frequencies: int = 0
+    total_pattern_frequencies: int = 0
+    total_unique_patterns: int = 0
+
+
+class KnowledgeView(Protocol):
+    """Read interface of one node's knowledge base."""
+
+    def pattern(self, name: str) -> PatternRecord | None:
+        """The pattern with this bare name, or None."""
+
+    def patterns(self) -> Iterable[PatternRecord]:
+        """Every pattern of the node, in a stable order (first-learn order)."""
+
+    def pattern_count(self) -> int:
+        """Number of distinct patterns."""
+
+    def patterns_with_symbol(self, symbol: str) -> Sequence[str]:
+        """Names of the patterns that contain `symbol`, in first-learn order."""
+
+    def patterns_starting_with(self, symbol: str) -> Sequence[str]:
+        """Names of the patterns whose first symbol is `symbol`, in first-learn order (engine.md §11)."""
+
+    def symbol_stats(self, symbol: str) -> SymbolStats | None:
+        """Statistics of one symbol, None if it was never learned."""
+
+    def all_symbol_stats(self) -> Mapping[str, SymbolStats]:
+        """Every learned symbol's statistics."""
+
+    def vocabulary_size(self) -> int:
+        """Number of distinct learned symbols (N of engine.md §9)."""
+
+    def counters(self) -> Counters:
+        """The node's global counters."""
+
+    def affinity(self, symbol: str) -> Mapping[str, float]:
+        """Accumulated affinity of a symbol per emotive ({} if none)."""
+
+    def nearest_vectors(self, vector: Sequence[float], k: int) -> list[str]:
+        """Names of the k nearest *indexed* vectors by Euclidean distance ([] if none or dimensions differ)."""

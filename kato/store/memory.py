@@ -1,0 +1,137 @@
+"""An in-memory knowledge base: the reference implementation of `KnowledgeView` for tests and benchmarks.
+
+It applies learn plans through the same pure `resolve` the LMDB writer uses, so both stores agree by construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from kato.engine.knowledge import Counters, FinalizedMetrics, PatternRecord, SymbolStats
+from kato.engine.learning import LearnPlan, WriteSet, resolve
+from kato.engine.session import PendingVector
+
+
+class MemoryKnowledgeBase:
+    """One node's long-term memory held in dicts."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self._patterns: dict[str, PatternRecord] = {}
+        self._symbols: dict[str, SymbolStats] = {}
+        self._by_symbol: dict[str, list[str]] = {}
+        self._by_first: dict[str, list[str]] = {}
+        self._counters = Counters()
+        self._affinity: dict[str, dict[str, float]] = {}
+        self._pending: list[PendingVector] = []
+        self._indexed: dict[str, tuple[float, ...]] = {}
+        self._matrix: np.ndarray | None = None
+        self.version = 0
+
+    # ------------------------------------------------------------------ reads (KnowledgeView)
+    def pattern(self, name: str) -> PatternRecord | None:
+        return self._patterns.get(name)
+
+    def patterns(self) -> Iterable[PatternRecord]:
+        return self._patterns.values()
+
+    def pattern_count(self) -> int:
+        return len(self._patterns)
+
+    def patterns_with_symbol(self, symbol: str) -> Sequence[str]:
+        return self._by_symbol.get(symbol, ())
+
+    def patterns_starting_with(self, symbol: str) -> Sequence[str]:
+        return self._by_first.get(symbol, ())
+
+    def symbol_stats(self, symbol: str) -> SymbolStats | None:
+        return self._symbols.get(symbol)
+
+    def all_symbol_stats(self) -> Mapping[str, SymbolStats]:
+        return self._symbols
+
+    def vocabulary_size(self) -> int:
+        return len(self._symbols)
+
+    def counters(self) -> Counters:
+        return self._counters
+
+    def affinity(self, symbol: str) -> Mapping[str, float]:
+        return self._affinity.get(symbol, {})
+
+    def all_affinities(self) -> Mapping[str, Mapping[str, float]]:
+        return self._affinity
+
+    def nearest_vectors(self, vector: Sequence[float], k: int) -> list[str]:
+        if not self._indexed:
+            return []
+        names = list(self._indexed)
+        if self._matrix is None:
+            self._matrix = np.array([self._indexed[n] for n in names], dtype=np.float64)
+        if self._matrix.shape[1] != len(vector):
+            return []
+        distances = np.linalg.norm(self._matrix - np.asarray(vector, dtype=np.float64), axis=1)
+        order = np.argsort(distances, kind="stable")[:k]
+        return [names[i] for i in order]
+
+    # ------------------------------------------------------------------ writes
+    def queue_vector(self, vector: PendingVector) -> None:
+        self._pending.append(vector)
+        self.version += 1
+
+    def learn(self, plan: LearnPlan) -> WriteSet | None:
+        """Apply one learn: index pending vectors, then the write-set of the plan against what is stored."""
+        self._index_pending()
+        write = resolve(plan, self._patterns.get(plan.name) if plan.name else None)
+        if write is not None:
+            self.apply(write)
+        self.version += 1
+        return write
+
+    def apply(self, write: WriteSet) -> None:
+        record = write.pattern
+        self._patterns[record.name] = record
+        if write.is_new:
+            for symbol in write.symbol_frequency:
+                self._by_symbol.setdefault(symbol, []).append(record.name)
+            self._by_first.setdefault(record.first_symbol, []).append(record.name)
+        for symbol, delta in write.symbol_frequency.items():
+            old = self._symbols.get(symbol, SymbolStats())
+            self._symbols[symbol] = SymbolStats(
+                old.frequency + delta,
+                old.pattern_member_frequency + write.pattern_member_frequency.get(symbol, 0),
+            )
+        c, d = self._counters, write.counters
+        self._counters = Counters(
+            c.total_symbols_in_patterns_frequencies + d.total_symbols_in_patterns_frequencies,
+            c.total_pattern_frequencies + d.total_pattern_frequencies,
+            c.total_unique_patterns + d.total_unique_patterns,
+        )
+        for symbol, deltas in write.affinity.items():
+            stored = self._affinity.setdefault(symbol, {})
+            for emotive, value in deltas.items():
+                stored[emotive] = stored.get(emotive, 0.0) + value
+
+    def store_finalized(self, metrics: Mapping[str, FinalizedMetrics]) -> None:
+        for name, finalized in metrics.items():
+            record = self._patterns[name]
+            self._patterns[name] = PatternRecord(
+                record.name, record.events, record.length, record.frequency,
+                record.emotives, record.metadata, finalized,
+            )
+        self.version += 1
+
+    def _index_pending(self) -> None:
+        dimension = len(next(iter(self._indexed.values()))) if self._indexed else None
+        for vector in self._pending:
+            if dimension is None:
+                dimension = len(vector.values)
+            if len(vector.values) == dimension:
+                self._indexed[vector.name] = vector.values
+        if self._pending:
+            self._matrix = None
+        self._pending = []

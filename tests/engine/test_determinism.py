@@ -1,0 +1,49 @@
+"""The same scenario gives identical write-sets under any PYTHONHASHSEED (DESIGN.md rule 4)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SCENARIO = r'''
+import json
+from kato.store.memory import MemoryKnowledgeBase
+from tests.engine.helpers import do_learn, do_observe, new_session
+
+kb = MemoryKnowledgeBase()
+out = []
+state = new_session(max_pattern_length=3, stm_mode="ROLLING")
+for i, obs in enumerate([["b", "a"], ["c"], ["a", "z", "y"], ["q"], ["b", "a"], ["c"]]):
+    state, o = do_observe(kb, state, obs, emotives={"e": float(i), "f": 1.0}, metadata={"k": i})
+    out.append(o.auto_learned_pattern)
+state, name = do_learn(kb, state)
+state = new_session()
+for obs in [["x", "y"], ["y", "x"], ["m"]]:
+    state, _ = do_observe(kb, state, obs, emotives={"g": 2.0, "e": 1.0}, metadata={"m": ["a", 1], "n": None})
+state, name = do_learn(kb, state)
+out.append(name)
+dump = {
+    "learned": out,
+    "patterns": [[p.name, p.events, p.frequency, p.emotives, sorted(p.metadata.items())] for p in kb.patterns()],
+    "symbols": sorted((s, st.frequency, st.pattern_member_frequency) for s, st in kb.all_symbol_stats().items()),
+    "counters": repr(kb.counters()),
+    "affinity": sorted((s, sorted(a.items())) for s, a in kb.all_affinities().items()),
+    "first": {s: list(kb.patterns_starting_with(s)) for s in "abcxyzqm"},
+}
+print(json.dumps(dump, sort_keys=True))
+'''
+
+
+def test_write_sets_are_identical_under_three_hash_seeds() -> None:
+    root = Path(__file__).resolve().parents[2]
+    outputs = set()
+    for seed in ("0", "1", "12345"):
+        env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(root))
+        result = subprocess.run(
+            [sys.executable, "-c", SCENARIO], env=env, cwd=root, capture_output=True, text=True, check=True
+        )
+        outputs.add(result.stdout)
+    assert len(outputs) == 1
+    assert '"learned"' in outputs.pop()
