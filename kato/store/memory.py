@@ -5,13 +5,16 @@ It applies learn plans through the same pure `resolve` the LMDB writer uses, so 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 
 from kato.engine.knowledge import Counters, FinalizedMetrics, PatternRecord, SymbolStats
 from kato.engine.learning import LearnPlan, WriteSet, resolve
+from kato.engine.metrics import finalize
 from kato.engine.session import PendingVector
+from kato.store.interface import ClearNode, FinalizeTraining, Op, OpResult
 
 
 class MemoryKnowledgeBase:
@@ -135,3 +138,58 @@ class MemoryKnowledgeBase:
         if self._pending:
             self._matrix = None
         self._pending = []
+
+
+class MemoryStore:
+    """`KnowledgeStore` + `SessionSnapshots` in process memory: one `MemoryKnowledgeBase` per node id."""
+
+    def __init__(self) -> None:
+        self._nodes: dict[str, MemoryKnowledgeBase] = {}
+        self._sessions: dict[str, bytes] = {}
+
+    def node(self, node_id: str) -> MemoryKnowledgeBase:
+        kb = self._nodes.get(node_id)
+        if kb is None:
+            kb = self._nodes[node_id] = MemoryKnowledgeBase()
+        return kb
+
+    def view(self, node_id: str) -> AbstractContextManager[MemoryKnowledgeBase]:
+        return nullcontext(self.node(node_id))
+
+    async def write(self, node_id: str, ops: Sequence[Op]) -> list[OpResult]:
+        return apply_ops(self.node(node_id), ops)
+
+    def close(self) -> None:
+        pass
+
+    def put(self, session_id: str, data: bytes) -> None:
+        self._sessions[session_id] = data
+
+    def get(self, session_id: str) -> bytes | None:
+        return self._sessions.get(session_id)
+
+    def delete(self, session_id: str) -> bool:
+        return self._sessions.pop(session_id, None) is not None
+
+    def items(self) -> Iterator[tuple[str, bytes]]:
+        return iter(list(self._sessions.items()))
+
+
+def apply_ops(kb: MemoryKnowledgeBase, ops: Sequence[Op]) -> list[OpResult]:
+    results: list[OpResult] = []
+    for op in ops:
+        if isinstance(op, PendingVector):
+            kb.queue_vector(op)
+            results.append(None)
+        elif isinstance(op, LearnPlan):
+            results.append(kb.learn(op))
+        elif isinstance(op, FinalizeTraining):
+            metrics = finalize(kb)
+            kb.store_finalized(metrics)
+            results.append(len(metrics))
+        elif isinstance(op, ClearNode):
+            kb.clear()
+            results.append(None)
+        else:
+            raise TypeError(f"unknown store operation {op!r}")
+    return results
