@@ -285,4 +285,5 @@ def test_affinity_weighting(kb) -> None:
     assert p["weighted_confidence"] == 1.0 and p["weighted_snr"] == 1.0
     assert p["potential"] == (1.0 + 1.0) * 1.0 + p["itfdf_similarity"] + 1.0
     (fast,) = run(kb, [["a"]], affinity_emotive="joy").predictions
-    assert fast["weighted_confidence"] == 1.0 and fast["weighted_evidence"] == w / (w + w + w)  # c learned the same affinity
+    # c learned the same affinity as a and b
+    assert fast["weighted_confidence"] == 1.0 and fast["weighted_evidence"] == w / (w + w + w)
