@@ -73,6 +73,14 @@ class EngineConfig:
             changes[name] = tuple(value) if name == "filter_pipeline" else value
         return dataclasses.replace(self, **changes) if changes else self
 
+    def updated(self, changes: Mapping[str, Any], defaults: EngineConfig) -> EngineConfig:
+        """Apply a validated update; a null value puts the field back to the server default."""
+        values = {
+            name: (getattr(defaults, name) if value is None else tuple(value) if name == "filter_pipeline" else value)
+            for name, value in changes.items()
+        }
+        return dataclasses.replace(self, **values) if values else self
+
 
 _OPTIONAL_FIELDS = frozenset({"fuzzy_token_threshold", "affinity_emotive"})
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(EngineConfig))

@@ -1,0 +1,42 @@
+"""What every handler of one worker shares: settings, the store, the sessions it owns, counters, event sockets."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from kato.config import Settings
+from kato.sessions import SessionRegistry
+from kato.store.interface import KnowledgeStore
+
+
+@dataclass(slots=True)
+class RequestStats:
+    total: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    in_flight: int = 0
+    peak_in_flight: int = 0
+
+
+@dataclass(slots=True)
+class Context:
+    settings: Settings
+    store: KnowledgeStore
+    registry: SessionRegistry
+    started_at: float = field(default_factory=time.time)
+    stats: RequestStats = field(default_factory=RequestStats)
+    sockets: set[web.WebSocketResponse] = field(default_factory=set)
+    worker_id: int = 0
+
+    def uptime(self) -> float:
+        return time.time() - self.started_at
+
+
+CONTEXT = web.AppKey("kato", Context)
+
+
+def context(request: web.Request) -> Context:
+    return request.app[CONTEXT]

@@ -1,0 +1,95 @@
+"""Server settings: built-in defaults, then config/kato.toml (or --config / KATO_CONFIG), then KATO_* variables,
+then command-line flags. One immutable `Settings` value is handed to everything that needs it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kato.engine.config import EngineConfig, validate_create
+
+
+def default_data_dir() -> Path:
+    """Per-user data directory: $XDG_DATA_HOME/kato, else ~/.local/share/kato."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "kato"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    data_dir: Path = field(default_factory=default_data_dir)
+    service_name: str = "kato"
+    # sessions
+    session_ttl: int = 3600
+    session_sweep_seconds: float = 5.0
+    # limits on client input (api.md §18; documented in config/kato.toml)
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_symbol_length: int = 4096
+    stm_cap: int = 1000
+    # storage: "lmdb" (durable, shared by every worker) or "memory" (one process, for tests and experiments)
+    store: str = "lmdb"
+    sync: bool = True
+    map_size: int = 64 * 1024**3
+    # engine defaults a session starts from (api.md §12.1)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    # shutdown
+    drain_timeout: float = 10.0
+
+
+_ENV = {
+    "KATO_HOST": ("host", str),
+    "KATO_PORT": ("port", int),
+    "KATO_WORKERS": ("workers", int),
+    "KATO_DATA_DIR": ("data_dir", Path),
+    "KATO_SERVICE_NAME": ("service_name", str),
+    "KATO_SESSION_TTL": ("session_ttl", int),
+    "KATO_MAX_BODY_BYTES": ("max_body_bytes", int),
+    "KATO_MAX_SYMBOL_LENGTH": ("max_symbol_length", int),
+    "KATO_STM_CAP": ("stm_cap", int),
+    "KATO_STORE": ("store", str),
+    "KATO_SYNC": ("sync", lambda v: v.lower() in ("1", "true", "yes", "on")),
+    "KATO_MAP_SIZE": ("map_size", int),
+    "KATO_DRAIN_TIMEOUT": ("drain_timeout", float),
+}
+
+
+def _engine_defaults(table: Mapping[str, Any]) -> EngineConfig:
+    overrides = validate_create(dict(table))
+    if table and not overrides:
+        raise ValueError(f"invalid [engine] settings: {dict(table)}")
+    return EngineConfig().with_overrides(overrides)
+
+
+def load_settings(config_path: str | os.PathLike[str] | None = None, **flags: Any) -> Settings:
+    """Resolve settings from file, environment and flags (later sources win; None flags are ignored)."""
+    values: dict[str, Any] = {}
+    path = config_path or os.environ.get("KATO_CONFIG")
+    if path:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+        server = dict(data.get("server", {}))
+        if "data_dir" in server:
+            server["data_dir"] = Path(server["data_dir"]).expanduser()
+        values.update(server)
+        if "engine" in data:
+            values["engine"] = _engine_defaults(data["engine"])
+    for name, (attr, convert) in _ENV.items():
+        if name in os.environ:
+            values[attr] = convert(os.environ[name])
+    values.update({k: v for k, v in flags.items() if v is not None})
+    if "data_dir" in values:
+        values["data_dir"] = Path(values["data_dir"]).expanduser()
+    known = {f.name for f in dataclasses.fields(Settings)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"unknown settings: {sorted(unknown)}")
+    return Settings(**values)

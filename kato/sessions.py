@@ -1,0 +1,205 @@
+"""Sessions as the server holds them: identity, TTL, metadata and the engine's `SessionState`.
+
+The registry lives in the worker that owns the sessions (DESIGN.md rule 2); it is the only place a session is
+mutated, and it writes a snapshot on every change so that a restarted worker loads the session back on first touch.
+Expiry is sliding (api.md §2.2): every lookup moves `expires_at` to now + the session's TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import struct
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kato import jsonio
+from kato.engine.config import EngineConfig
+from kato.engine.state import Percept, SessionState
+from kato.store.interface import SessionSnapshots
+
+
+@dataclass(slots=True, eq=False)
+class Session:
+    session_id: str
+    node_id: str
+    created_at: float
+    expires_at: float
+    ttl_seconds: int
+    metadata: dict[str, Any]
+    state: SessionState
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+    def alive(self, now: float) -> bool:
+        return self.expires_at > now
+
+
+def new_session_id(now: float) -> str:
+    return f"session-{uuid.uuid4().hex}-{int(now * 1000)}"
+
+
+# ---------------------------------------------------------------------------------------------------- snapshots
+
+def _config_to_dict(config: EngineConfig) -> dict[str, Any]:
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+
+
+_EXPIRY = struct.Struct("<d")
+
+
+def expires_of(data: bytes) -> float:
+    """A snapshot's expiry without decoding the rest (snapshots start with it, for counting and sweeping)."""
+    return _EXPIRY.unpack_from(data)[0]
+
+
+def encode(session: Session) -> bytes:
+    state = session.state
+    percept = None
+    if state.percept is not None:
+        percept = {
+            "strings": state.percept.strings,
+            "vectors": state.percept.vectors,
+            "metadata": state.percept.metadata,
+        }
+    return _EXPIRY.pack(session.expires_at) + jsonio.dumps({
+        "v": 1,
+        "session_id": session.session_id,
+        "node_id": session.node_id,
+        "created_at": session.created_at,
+        "ttl_seconds": session.ttl_seconds,
+        "metadata": session.metadata,
+        "config": _config_to_dict(state.config),
+        "stm": state.stm,
+        "emotives": state.emotives,
+        "metadata_acc": state.metadata,
+        "time": state.time,
+        "percept": percept,
+    })
+
+
+def decode(data: bytes) -> Session:
+    doc = jsonio.loads(data[_EXPIRY.size:])
+    config = doc["config"]
+    config["filter_pipeline"] = tuple(config["filter_pipeline"])
+    percept = doc["percept"]
+    state = SessionState(
+        config=EngineConfig(**config),
+        stm=tuple(tuple(e) for e in doc["stm"]),
+        emotives=tuple(doc["emotives"]),
+        metadata=tuple(doc["metadata_acc"]),
+        time=doc["time"],
+        percept=None if percept is None else Percept(
+            strings=tuple(percept["strings"]),
+            vectors=tuple(tuple(v) for v in percept["vectors"]),
+            metadata=percept["metadata"],
+        ),
+    )
+    return Session(
+        session_id=doc["session_id"],
+        node_id=doc["node_id"],
+        created_at=doc["created_at"],
+        expires_at=expires_of(data),
+        ttl_seconds=doc["ttl_seconds"],
+        metadata=doc["metadata"],
+        state=state,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- registry
+
+class SessionRegistry:
+    """The sessions this worker owns, backed by durable snapshots."""
+
+    def __init__(self, snapshots: SessionSnapshots, clock: Callable[[], float] = time.time) -> None:
+        self._sessions: dict[str, Session] = {}
+        self._snapshots = snapshots
+        self._clock = clock
+        self.created_total = 0
+        self.deleted_total = 0
+
+    def now(self) -> float:
+        return self._clock()
+
+    def create(self, node_id: str, ttl_seconds: int, metadata: dict[str, Any], config: EngineConfig) -> Session:
+        now = self._clock()
+        session = Session(
+            session_id=new_session_id(now),
+            node_id=node_id,
+            created_at=now,
+            expires_at=now + ttl_seconds,
+            ttl_seconds=ttl_seconds,
+            metadata=metadata,
+            state=SessionState(config=config),
+        )
+        self._sessions[session.session_id] = session
+        self.save(session)
+        self.created_total += 1
+        return session
+
+    def _load(self, session_id: str) -> Session | None:
+        session = self._sessions.get(session_id)
+        if session is None:
+            data = self._snapshots.get(session_id)
+            if data is None:
+                return None
+            session = decode(data)
+            self._sessions[session_id] = session
+        return session
+
+    def peek(self, session_id: str) -> Session | None:
+        """The live session without extending its TTL (the `exists` probe)."""
+        session = self._load(session_id)
+        if session is None:
+            return None
+        if not session.alive(self._clock()):
+            self._drop(session_id)
+            return None
+        return session
+
+    def get(self, session_id: str) -> Session | None:
+        """The live session, with its expiry slid forward (api.md §2.2); the caller saves it after its change."""
+        session = self.peek(session_id)
+        if session is not None:
+            session.expires_at = self._clock() + session.ttl_seconds
+        return session
+
+    def save(self, session: Session) -> None:
+        self._snapshots.put(session.session_id, encode(session))
+
+    def delete(self, session_id: str) -> bool:
+        if self.peek(session_id) is None:
+            return False
+        self._drop(session_id)
+        self.deleted_total += 1
+        return True
+
+    def _drop(self, session_id: str) -> None:
+        self._sessions.pop(session_id, None)
+        self._snapshots.delete(session_id)
+
+    def count(self) -> int:
+        """Live sessions across every worker: counted from the shared snapshots, exact, never cached."""
+        now = self._clock()
+        live = 0
+        for session_id, data in self._snapshots.items():
+            session = self._sessions.get(session_id)
+            expires_at = session.expires_at if session is not None else expires_of(data)
+            live += expires_at > now
+        return live
+
+    def sweep(self) -> int:
+        """Forget expired sessions held in memory and in the snapshots."""
+        now = self._clock()
+        expired = [sid for sid, s in self._sessions.items() if not s.alive(now)]
+        for session_id, data in self._snapshots.items():
+            if session_id not in self._sessions and expires_of(data) <= now:
+                expired.append(session_id)
+        for session_id in expired:
+            self._drop(session_id)
+        return len(expired)
+
+    def local_sessions(self) -> list[Session]:
+        return list(self._sessions.values())
