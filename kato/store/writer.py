@@ -1,0 +1,336 @@
+"""The write side of the LMDB store: how one batch of ops changes a node, and the thread that commits batches.
+
+Every increment is read and written inside the write transaction (LMDB's writer lock serializes writers of all
+processes), so concurrent learners never lose one. The learn itself is decided by the engine's pure `resolve`,
+called here with the record as stored *now*, exactly as the in-memory store does.
+
+One `WriterThread` per process begins every write transaction of the knowledge-base environment: a write
+transaction must stay on the thread that began it, and the event loop must never wait on LMDB's writer lock or an
+fsync. It group-commits: all batches queued when it wakes go into one transaction, so one fsync serves them all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import queue
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import lmdb
+
+from kato.engine.knowledge import FinalizedMetrics, PatternRecord
+from kato.engine.learning import LearnPlan, WriteSet, resolve
+from kato.engine.metrics import finalize
+from kato.engine.session import PendingVector
+from kato.store import layout
+from kato.store.codec import (
+    NodeState,
+    StoredSymbol,
+    decode_affinity,
+    decode_clock,
+    decode_node,
+    decode_pattern,
+    decode_symbol,
+    decode_vector,
+    encode_affinity,
+    encode_clock,
+    encode_node,
+    encode_pattern,
+    encode_symbol,
+    encode_vector,
+)
+from kato.store.environment import migrate_environment, open_databases
+from kato.store.interface import ClearNode, FinalizeTraining, Op, OpResult
+from kato.store.reader import Generation, NodeCache, NodeReader
+
+MAX_GROUP = 4096  # batches per transaction; bounds the work one fsync waits for
+
+
+@dataclass(frozen=True, slots=True)
+class StoreFinalized:
+    """Store already-computed finalize-training metrics (the test adapter's `store_finalized`)."""
+
+    metrics: Mapping[str, FinalizedMetrics]
+
+
+class BatchWriter:
+    """Applies one batch of ops to one node inside a write transaction (all of it or, by raising, none)."""
+
+    def __init__(self, txn: lmdb.Transaction, dbs: Mapping[bytes, lmdb._Database], node_id: str) -> None:
+        self._txn = txn
+        self._dbs = dbs
+        self._prefix = layout.node_prefix(node_id)
+        self._state = decode_node(txn.get(self._prefix, db=dbs[layout.NODES]))
+        self._clock = decode_clock(txn.get(layout.META_CLOCK, db=dbs[layout.META])) + 1
+
+    def run(self, ops: Sequence[Op | StoreFinalized]) -> list[OpResult]:
+        results: list[OpResult] = []
+        for op in ops:
+            if isinstance(op, PendingVector):
+                self._queue_vector(op)
+                results.append(None)
+            elif isinstance(op, LearnPlan):
+                results.append(self._learn(op))
+            elif isinstance(op, FinalizeTraining):
+                metrics = finalize(self._reader())
+                self._store_finalized(metrics)
+                results.append(len(metrics))
+            elif isinstance(op, StoreFinalized):
+                self._store_finalized(op.metrics)
+                results.append(None)
+            elif isinstance(op, ClearNode):
+                self._clear()
+                results.append(None)
+            else:
+                raise TypeError(f"unknown store operation {op!r}")
+        self._state.version = self._clock
+        self._txn.put(self._prefix, encode_node(self._state), db=self._dbs[layout.NODES])
+        self._txn.put(layout.META_CLOCK, encode_clock(self._clock), db=self._dbs[layout.META])
+        return results
+
+    def _reader(self) -> NodeReader:
+        """A view of the node as this transaction sees it now, with caches that die with it."""
+        return NodeReader(self._txn, self._dbs, self._prefix, self._state, Generation(-1), NodeCache())
+
+    # ------------------------------------------------------------------ vectors
+    def _queue_vector(self, vector: PendingVector) -> None:
+        key = layout.seq_key(self._prefix, self._state.pending_next)
+        self._txn.put(key, encode_vector(vector.name, vector.values), db=self._dbs[layout.VECTORS_PENDING])
+        self._state.pending_next += 1
+
+    def _index_pending(self) -> None:
+        """Same rules as the in-memory store: the first indexed vector locks the dimension, vectors of another
+        dimension are dropped, a name indexed again keeps its place and takes the new values."""
+        pending_db = self._dbs[layout.VECTORS_PENDING]
+        cursor = self._txn.cursor(db=pending_db)
+        pending = []
+        if cursor.set_range(self._prefix):
+            for key, raw in cursor:
+                if not key.startswith(self._prefix):
+                    break
+                pending.append((key, raw))
+        if not pending:
+            return
+        state, names_db, vectors_db = self._state, self._dbs[layout.VECTOR_NAMES], self._dbs[layout.VECTORS]
+        for key, raw in pending:
+            name, values = decode_vector(raw)
+            if state.dimension < 0:
+                state.dimension = len(values)
+            if len(values) == state.dimension:
+                name_key = self._prefix + layout.text_key(name)
+                stored = self._txn.get(name_key, db=names_db)
+                if stored is None:
+                    index = state.indexed_count
+                    state.indexed_count += 1
+                    self._txn.put(name_key, layout.seq_bytes(index), db=names_db)
+                else:
+                    index = layout.seq_of(stored)
+                self._txn.put(layout.seq_key(self._prefix, index), raw, db=vectors_db)
+            self._txn.delete(key, db=pending_db)
+        state.pending_next = 0
+        state.vectors_version = self._clock
+
+    # ------------------------------------------------------------------ learn
+    def _learn(self, plan: LearnPlan) -> WriteSet | None:
+        self._index_pending()
+        if plan.name is None:
+            return resolve(plan, None)
+        key = layout.pattern_key(self._prefix, plan.name)
+        raw = self._txn.get(key, db=self._dbs[layout.PATTERNS])
+        seq, existing = (None, None) if raw is None else decode_pattern(plan.name, raw)
+        write = resolve(plan, existing)
+        if write is not None:
+            self._apply(key, write, seq)
+        return write
+
+    def _apply(self, key: bytes, write: WriteSet, seq: int | None) -> None:
+        txn, dbs, state, prefix = self._txn, self._dbs, self._state, self._prefix
+        record = write.pattern
+        if seq is None:
+            seq = state.total_unique_patterns
+        txn.put(key, encode_pattern(record, seq), db=dbs[layout.PATTERNS])
+        if write.is_new:
+            entry = layout.indexed_name(seq, record.name)
+            for symbol in write.symbol_frequency:
+                txn.put(prefix + layout.text_key(symbol), entry, db=dbs[layout.SYMBOL_INDEX])
+            txn.put(prefix + layout.text_key(record.first_symbol), entry, db=dbs[layout.FIRST_SYMBOL])
+        symbols_db = dbs[layout.SYMBOLS]
+        for symbol, delta in write.symbol_frequency.items():
+            suffix = layout.text_key(symbol)
+            raw = txn.get(prefix + suffix, db=symbols_db)
+            if raw is None:
+                stored = StoredSymbol(0, 0, state.vocabulary)
+                state.vocabulary += 1
+            else:
+                stored = decode_symbol(raw)
+            updated = StoredSymbol(
+                stored.frequency + delta,
+                stored.pattern_member_frequency + write.pattern_member_frequency.get(symbol, 0),
+                stored.seq,
+            )
+            text = symbol if layout.is_hashed_key(suffix) else None
+            txn.put(prefix + suffix, encode_symbol(updated, text), db=symbols_db)
+        d = write.counters
+        state.total_symbols_in_patterns_frequencies += d.total_symbols_in_patterns_frequencies
+        state.total_pattern_frequencies += d.total_pattern_frequencies
+        state.total_unique_patterns += d.total_unique_patterns
+        affinity_db = dbs[layout.AFFINITY]
+        for symbol, deltas in write.affinity.items():
+            suffix = layout.text_key(symbol)
+            raw = txn.get(prefix + suffix, db=affinity_db)
+            if raw is None:
+                order, stored_values = state.affinity_count, {}
+                state.affinity_count += 1
+            else:
+                order, stored_values, _ = decode_affinity(raw)
+            for emotive, value in deltas.items():
+                stored_values[emotive] = stored_values.get(emotive, 0.0) + value
+            text = symbol if layout.is_hashed_key(suffix) else None
+            txn.put(prefix + suffix, encode_affinity(order, stored_values, text), db=affinity_db)
+
+    # ------------------------------------------------------------------ finalize, clear
+    def _store_finalized(self, metrics: Mapping[str, FinalizedMetrics]) -> None:
+        patterns_db = self._dbs[layout.PATTERNS]
+        for name, finalized in metrics.items():
+            key = layout.pattern_key(self._prefix, name)
+            raw = self._txn.get(key, db=patterns_db)
+            if raw is None:
+                raise KeyError(f"no pattern {name!r} to finalize")
+            seq, record = decode_pattern(name, raw)
+            updated: PatternRecord = dataclasses.replace(record, finalized=finalized)
+            self._txn.put(key, encode_pattern(updated, seq), db=patterns_db)
+
+    def _clear(self) -> None:
+        """Delete every key under this node's prefix, in every per-node database; other nodes are untouched."""
+        for spec in layout.DATABASES:
+            if not spec.per_node:
+                continue
+            cursor = self._txn.cursor(db=self._dbs[spec.name])
+            if not cursor.set_range(self._prefix):
+                continue
+            while cursor.key().startswith(self._prefix):
+                if not cursor.delete(dupdata=spec.dupsort):
+                    break
+        self._state = NodeState()
+
+
+# ---------------------------------------------------------------------------------------------- the writer thread
+Done = Callable[[list[OpResult] | None, BaseException | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    node_id: str
+    ops: tuple[Op | StoreFinalized, ...]
+    done: Done
+
+
+_STOP = object()
+
+
+class WriterThread:
+    """The process's single writer: migrates, opens the database handles, then commits queued batches in groups.
+
+    A failing batch fails alone: the group's transaction is aborted and re-run without it (batches are pure
+    functions of the stored state, so re-running the others gives the same result), then committed once.
+    """
+
+    def __init__(self, env: lmdb.Environment, name: str = "kato-store-writer") -> None:
+        self._env = env
+        self._queue: queue.SimpleQueue[Job | object] = queue.SimpleQueue()
+        self.transactions = 0  # committed write transactions (groups), for tests and benchmarks
+        self.batches = 0  # batches committed
+        self.dbs: dict[bytes, lmdb._Database] = {}
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._stopped = False
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._startup_error is not None:
+            self._thread.join()
+            raise self._startup_error
+
+    def submit(self, job: Job) -> None:
+        if self._stopped:
+            raise RuntimeError("the store is closed")
+        self._queue.put(job)
+
+    def stop(self) -> None:
+        """Commit what is queued, then end the thread."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    def _main(self) -> None:
+        try:
+            migrate_environment(self._env)
+            self.dbs = open_databases(self._env)
+        except BaseException as exc:  # reported to the constructor's caller
+            self._startup_error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        stopping = False
+        while not stopping:
+            group: list[Job] = []
+            item = self._queue.get()
+            while True:
+                if item is _STOP:
+                    stopping = True
+                    break
+                group.append(item)  # type: ignore[arg-type]
+                if len(group) >= MAX_GROUP:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if group:
+                self._commit(group)
+
+    def _commit(self, group: list[Job]) -> None:
+        outcomes: dict[int, tuple[list[OpResult] | None, BaseException | None]] = {}
+        pending = list(range(len(group)))
+        while pending:
+            txn = self._env.begin(write=True)
+            results: dict[int, list[OpResult]] = {}
+            failed = None
+            try:
+                for index in pending:
+                    job = group[index]
+                    try:
+                        results[index] = BatchWriter(txn, self.dbs, job.node_id).run(job.ops)
+                    except Exception as exc:
+                        failed = (index, exc)
+                        break
+                if failed is not None:
+                    txn.abort()
+                    outcomes[failed[0]] = (None, failed[1])
+                    pending.remove(failed[0])
+                    continue
+                txn.commit()
+            except Exception as exc:  # the commit itself failed (disk full, map full): nothing of the group holds
+                _abort_quietly(txn)
+                for index in pending:
+                    outcomes[index] = (None, exc)
+                break
+            self.transactions += 1
+            self.batches += len(pending)
+            for index in pending:
+                outcomes[index] = (results[index], None)
+            break
+        for index, job in enumerate(group):
+            result, error = outcomes[index]
+            # A caller that went away (its loop closed) must not stop the writer.
+            with contextlib.suppress(Exception):
+                job.done(result, error)
+
+
+def _abort_quietly(txn: lmdb.Transaction) -> None:
+    with contextlib.suppress(lmdb.Error):
+        txn.abort()
