@@ -117,7 +117,7 @@ def symbol_text_of(raw: bytes | memoryview) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- node state
-_NODE = struct.Struct(">10q")
+_NODE = struct.Struct(">11q")
 
 
 @dataclass(slots=True)
@@ -126,7 +126,8 @@ class NodeState:
 
     `version` is the environment's write clock at the node's last write: it changes on every write and never
     repeats (not even across a clear), so a process can validate its caches by comparing one integer.
-    `vectors_version` changes only when the set of indexed vectors changes.
+    `vectors_version` changes only when the set of indexed vectors changes; `cleared_at` is the clock of the
+    node's last clear (between two clears, patterns and their first-learn order only grow).
     """
 
     total_symbols_in_patterns_frequencies: int = 0
@@ -139,13 +140,14 @@ class NodeState:
     dimension: int = -1
     version: int = 0
     vectors_version: int = 0
+    cleared_at: int = 0
 
 
 def encode_node(state: NodeState) -> bytes:
     return _NODE.pack(
         state.total_symbols_in_patterns_frequencies, state.total_pattern_frequencies, state.total_unique_patterns,
         state.vocabulary, state.affinity_count, state.pending_next, state.indexed_count, state.dimension, state.version,
-        state.vectors_version,
+        state.vectors_version, state.cleared_at,
     )
 
 

@@ -14,6 +14,7 @@ Named databases (values are defined in `kato.store.codec`):
 |-----------------|-----------------------------------|---------------------------------------------------------|
 | nodes           | node                              | NodeState: counters, sequences, vector dimension, version |
 | patterns        | node + text(name)                 | pattern record with its first-learn sequence number     |
+| pattern_order   | node + seq                        | pattern name, in first-learn order (append-only)        |
 | symbols         | node + text(symbol)               | frequency, pattern-member frequency, first-seen sequence |
 | symbol_index    | node + text(symbol)   (dupsort)   | seq + name of each pattern holding the symbol           |
 | first_symbol    | node + text(symbol)   (dupsort)   | seq + name of each pattern starting with the symbol     |
@@ -37,6 +38,7 @@ LAYOUT_VERSION = 1
 
 NODES = b"nodes"
 PATTERNS = b"patterns"
+PATTERN_ORDER = b"pattern_order"
 SYMBOLS = b"symbols"
 SYMBOL_INDEX = b"symbol_index"
 FIRST_SYMBOL = b"first_symbol"
@@ -57,6 +59,7 @@ class DatabaseSpec:
 DATABASES: tuple[DatabaseSpec, ...] = (
     DatabaseSpec(NODES),
     DatabaseSpec(PATTERNS),
+    DatabaseSpec(PATTERN_ORDER),
     DatabaseSpec(SYMBOLS),
     DatabaseSpec(SYMBOL_INDEX, dupsort=True),
     DatabaseSpec(FIRST_SYMBOL, dupsort=True),

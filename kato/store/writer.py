@@ -156,6 +156,7 @@ class BatchWriter:
             for symbol in write.symbol_frequency:
                 txn.put(prefix + layout.text_key(symbol), entry, db=dbs[layout.SYMBOL_INDEX])
             txn.put(prefix + layout.text_key(record.first_symbol), entry, db=dbs[layout.FIRST_SYMBOL])
+            txn.put(layout.seq_key(prefix, seq), layout.encode_text(record.name), db=dbs[layout.PATTERN_ORDER])
         symbols_db = dbs[layout.SYMBOLS]
         for symbol, delta in write.symbol_frequency.items():
             suffix = layout.text_key(symbol)
@@ -213,7 +214,7 @@ class BatchWriter:
             while cursor.key().startswith(self._prefix):
                 if not cursor.delete(dupdata=spec.dupsort):
                     break
-        self._state = NodeState()
+        self._state = NodeState(cleared_at=self._clock)
 
 
 # ---------------------------------------------------------------------------------------------- the writer thread
