@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 Event = tuple[str, ...]
 Events = tuple[Event, ...]
@@ -36,6 +36,15 @@ class PatternRecord:
     emotives: tuple[Mapping[str, float], ...] = ()
     metadata: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     finalized: FinalizedMetrics | None = None
+    # Derived once per record: predictions read them for every candidate.
+    symbols: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    lengths: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    # Wire forms derived from this immutable record, memoized by the prediction path (`sequence`, `emotives`).
+    derived: dict[str, Any] = field(init=False, repr=False, compare=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "symbols", tuple(s for event in self.events for s in event))
+        object.__setattr__(self, "lengths", tuple(len(event) for event in self.events))
 
     @property
     def first_symbol(self) -> str:

@@ -7,7 +7,6 @@ Evaluation order follows the spec wherever it fixes the value to the last bit (l
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -18,22 +17,21 @@ LOG10_FLOOR = math.log10(1e-10)
 
 
 def entropies(
-    symbols: Sequence[str], vocabulary: int, probability: Mapping[str, float]
+    shares: Mapping[str, float], vocabulary: int, probability: Mapping[str, float]
 ) -> tuple[float, float, float]:
-    """(entropy, normalized_entropy, global_normalized_entropy) over `symbols` (§9.3)."""
-    n = len(symbols)
-    if n == 0:
+    """(entropy, normalized_entropy, global_normalized_entropy) over symbols given by their shares `count/n`,
+    in first-appearance order (§9.3)."""
+    if not shares:
         return 0.0, 0.0, 0.0
-    shares = [count / n for count in Counter(symbols).values()]
-    entropy = -sum(p * math.log2(p) for p in shares)
+    entropy = -sum(p * math.log2(p) for p in shares.values())
     if vocabulary <= 1:
         return entropy, 0.0, 0.0
-    normalized = -sum(p * math.log(p, vocabulary) for p in shares)
-    return entropy, normalized, _global_normalized(symbols, vocabulary, probability)
+    normalized = -sum(p * math.log(p, vocabulary) for p in shares.values())
+    return entropy, normalized, _global_normalized(shares, vocabulary, probability)
 
 
 def _global_normalized(symbols: Sequence[str], vocabulary: int, probability: Mapping[str, float]) -> float:
-    terms = [probability.get(s, 0.0) for s in dict.fromkeys(symbols)]
+    terms = [probability.get(s, 0.0) for s in dict.fromkeys(symbols)]  # distinct, first-appearance order
     return -sum(q * math.log(q, vocabulary) for q in terms if q > 0)
 
 
@@ -65,7 +63,10 @@ def tfidf_score(tf: Mapping[str, float], unique_patterns: int, probability: Mapp
 
 def term_frequencies(symbols: Sequence[str]) -> dict[str, float]:
     n = len(symbols)
-    return {symbol: count / n for symbol, count in Counter(symbols).items()}
+    counts: dict[str, int] = {}
+    for symbol in symbols:
+        counts[symbol] = counts.get(symbol, 0) + 1
+    return {symbol: count / n for symbol, count in counts.items()}
 
 
 def itfdf_similarities(
@@ -74,28 +75,27 @@ def itfdf_similarities(
     frequencies: Sequence[int],
     probability: Mapping[str, float],
 ) -> list[float]:
-    """`1 − (1 − cos(pv, sv))·freq/F` per prediction, cosines over the sorted union of symbols (§9.1)."""
+    """`1 − (1 − cos(pv, sv))·freq/F` per prediction (§9.1).
+
+    The vectors span the sorted union of every present symbol and the state, as in the reference, and the dot
+    products and norms are numpy's on those full vectors: BLAS sums in blocks, so the zeros' positions can matter
+    at the last ulp.
+    """
     total_frequency = sum(frequencies)
     if total_frequency == 0:
         return [0.0] * len(presents)
     space = sorted({s for present in presents for s in present} | set(state))
     index = {s: i for i, s in enumerate(space)}
+    size = len(space)
     weights = np.array([probability.get(s, 0.0) for s in space], dtype=np.float64)
-    sv = np.zeros(len(space))
-    for s in state:
-        sv[index[s]] += 1.0
-    sv = weights * sv
-    sv_norm = np.linalg.norm(sv)
+    sv = weights * np.bincount([index[s] for s in state], minlength=size)
+    sv_norm = float(np.sqrt(sv.dot(sv)))
     out = []
     for present, frequency in zip(presents, frequencies, strict=True):
         if sv_norm > 0:
-            pv = np.zeros(len(space))
-            for s in present:
-                pv[index[s]] += 1.0
-            pv = weights * pv
-            denominator = np.linalg.norm(pv) * sv_norm
-            cos = float(pv @ sv) / denominator if denominator else 0.0
-            distance = 1 - cos
+            pv = weights * np.bincount([index[s] for s in present], minlength=size)
+            denominator = float(np.sqrt(pv.dot(pv))) * sv_norm
+            distance = 1 - (float(pv.dot(sv)) / denominator if denominator else 0.0)
         else:
             distance = 1.0
         out.append(1 - distance * frequency / total_frequency)
@@ -110,8 +110,7 @@ def finalize(kb: KnowledgeView) -> dict[str, FinalizedMetrics]:
     probability = {s: (st.pattern_member_frequency / unique if unique else 0.0) for s, st in stats.items()}
     out: dict[str, FinalizedMetrics] = {}
     for record in kb.patterns():
-        symbols = [s for event in record.events for s in event]
-        entropy, normalized, _ = entropies(symbols, vocabulary, {})
-        global_normalized = _global_normalized(symbols, vocabulary, probability) if vocabulary > 1 else 0.0
-        out[record.name] = FinalizedMetrics(entropy, normalized, global_normalized, term_frequencies(symbols))
+        tf = term_frequencies(record.symbols)
+        entropy, normalized, global_normalized = entropies(tf, vocabulary, probability)
+        out[record.name] = FinalizedMetrics(entropy, normalized, global_normalized, tf)
     return out

@@ -10,14 +10,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
 
 import numpy as np
 
+from kato.engine.columnar import CandidateGroup
 from kato.engine.config import EngineConfig
 from kato.engine.filters import run_pipeline
 from kato.engine.knowledge import Events, KnowledgeView, PatternRecord
 from kato.engine.learning import average_emotives
-from kato.engine.matching import Alignment, StateMatcher, align, character_similarity, token_similarity
+from kato.engine.matching import (
+    Alignment,
+    Shape,
+    StateMatcher,
+    character_similarity,
+    fragmentation_term,
+    fuzzy_alignment,
+    pre_potential,
+    shape_of,
+    token_similarity,
+)
 from kato.engine.metrics import confluence, entropies, itfdf_similarities, term_frequencies, tfidf_score
 
 
@@ -28,43 +41,58 @@ class PredictionResult:
 
 
 class _Candidate:
-    """One pattern that passed the threshold, with the values the ensemble metrics accumulate."""
+    """One pattern kept in the ensemble, with the values the ensemble metrics accumulate."""
 
     __slots__ = (
-        "alignment", "confidence", "evidence", "fragmentation", "frequency", "itfdf", "potential", "pre",
-        "record", "similarity", "snr", "symbols", "weighted",
+        "alignment", "confidence", "evidence", "fragmentation", "frequency", "potential", "pre", "record",
+        "similarity", "snr", "values", "weighted",
     )
 
-    def __init__(self, record: PatternRecord, symbols: list[str], similarity: float, alignment: Alignment) -> None:
+    def __init__(self, record: PatternRecord, similarity: float, alignment: Alignment, pre: float | None) -> None:
         self.record = record
-        self.symbols = symbols
         self.similarity = similarity
         self.alignment = alignment
+        self.pre = pre
         self.frequency = record.frequency or 1
-        m = len(alignment.matches)
-        self.evidence = m / record.length if record.length else 0
-        present = len(alignment.present_flat)
-        self.confidence = m / present if present else 0
-        self.fragmentation = float(alignment.nblocks - 1)
-        e = alignment.extras_count
-        self.snr = (2 * m - e) / (2 * m + e) if (2 * m + e) else 0
-        self.pre: float | None = None
+        self.evidence, self.confidence, self.fragmentation, self.snr = alignment.scalars(record.length)
+        self.potential = 0.0
         self.weighted: tuple[float | None, float, float, float] | None = None
+        self.values: dict = {}
 
 
-def _fragmentation_term(fragmentation: float) -> float:
-    return 0 if fragmentation == -1 else 1 / (fragmentation + 1)
+class _Ids(dict):
+    """State symbol -> index among the state's distinct symbols; -1 for any other symbol."""
+
+    def __missing__(self, key: str) -> int:
+        return -1
 
 
-def _candidate_records(kb: KnowledgeView, state: Sequence[str], threshold: float) -> list[PatternRecord]:
-    """All patterns at threshold 0; otherwise exactly those sharing a symbol with the state (similarity > 0)."""
+def _candidate_groups(
+    kb: KnowledgeView, state: Sequence[str], ids: _Ids, config: EngineConfig, similarity_of: Callable
+) -> list[CandidateGroup]:
+    """Candidates grouped by projection: every pattern at threshold 0, else exactly those sharing a symbol with
+    the state (any other has similarity 0); through the filter pipeline when the session has one."""
+    threshold = config.recall_threshold
+    columnar = getattr(kb, "columnar", None)
+    if columnar is not None and not config.filter_pipeline:
+        return columnar().groups(ids, threshold <= 0)
     if threshold <= 0:
-        return list(kb.patterns())
-    names: dict[str, None] = {}
-    for symbol in dict.fromkeys(state):
-        names.update(dict.fromkeys(kb.patterns_with_symbol(symbol)))
-    records = [kb.pattern(name) for name in names]
-    return [r for r in records if r is not None]
+        records = list(kb.patterns())
+    else:
+        names: dict[str, None] = {}
+        for symbol in ids:
+            names.update(dict.fromkeys(kb.patterns_with_symbol(symbol)))
+        records = [r for r in map(kb.pattern, names) if r is not None]
+    if config.filter_pipeline:
+        def passes(record: PatternRecord) -> bool:
+            return similarity_of(record.symbols, state) >= threshold
+
+        records = run_pipeline(records, config, state, passes)
+    groups: dict[tuple, list[str]] = {}
+    project = ids.__getitem__
+    for record in records:
+        groups.setdefault((tuple(map(project, record.symbols)), record.lengths), []).append(record.name)
+    return [CandidateGroup(projection, lengths, names) for (projection, lengths), names in groups.items()]
 
 
 def _symbol_weights(kb: KnowledgeView, symbols: Sequence[str], emotive: str) -> dict[str, float]:
@@ -118,37 +146,97 @@ def predict(
     return _full_path(stm, state, config, kb)
 
 
-def _full_path(stm: Events, state: list[str], config: EngineConfig, kb: KnowledgeView) -> PredictionResult:
+def _select(
+    stm: Events, state: list[str], config: EngineConfig, kb: KnowledgeView
+) -> tuple[list[_Candidate], bool]:
+    """Threshold, alignment and top-K pruning (§7-§9): the ensemble, in order, and whether it was pruned.
+
+    Ordering is (pre-potential desc, similarity desc, name asc) when pruning, else (similarity desc, name asc):
+    the reference's batch order with its hash-seed tie order replaced by names (DESIGN.md deviation 1).
+    """
     threshold = config.recall_threshold
-    similarity_of = token_similarity if config.use_token_matching else character_similarity
+    token_mode = config.use_token_matching
+    similarity_of = token_similarity if token_mode else character_similarity
     fuzzy = config.fuzzy_token_threshold or 0.0
-    matcher = StateMatcher(state)
-    records = _candidate_records(kb, state, threshold)
-    if config.filter_pipeline:
-        def passes(record: PatternRecord) -> bool:
-            return similarity_of([s for e in record.events for s in e], state) >= threshold
-
-        records = run_pipeline(records, config, state, passes)
-
-    candidates: list[_Candidate] = []
-    for record in records:
-        symbols = [s for e in record.events for s in e]
-        similarity = similarity_of(symbols, state)
-        if similarity < threshold:
+    ids = _Ids({s: i for i, s in enumerate(dict.fromkeys(state))})
+    state_ids = [ids[s] for s in state]
+    matcher = StateMatcher(state_ids)
+    # (pre-potential, similarity) -> [(names, shape, alignment or None)]; a whole group is one entry.
+    levels: dict[tuple[float, float], list[tuple[list[str], Shape, Alignment | None]]] = {}
+    for group in _candidate_groups(kb, state, ids, config, similarity_of):
+        shape = shape_of(group.projection, group.lengths, matcher, threshold)
+        if shape is None:
             continue
-        alignment = align(record.events, symbols, stm, matcher, threshold, fuzzy)
-        if alignment is not None:
-            candidates.append(_Candidate(record, symbols, similarity, alignment))
+        length = len(group.projection)
+        if token_mode:
+            similarity = token_similarity(group.projection, state_ids)
+            if similarity < threshold:
+                continue
+            if not fuzzy:
+                key = (pre_potential(shape.scalars(length)), similarity)
+                levels.setdefault(key, []).append((group.names, shape, None))
+                continue
+        for name in group.names:
+            record = kb.pattern(name)
+            if record is None:
+                continue
+            if not token_mode:
+                similarity = character_similarity(record.symbols, state)
+                if similarity < threshold:
+                    continue
+            alignment = None
+            pre = pre_potential(shape.scalars(length))
+            if fuzzy:
+                alignment = fuzzy_alignment(record.events, record.symbols, shape, stm, state, fuzzy)
+                pre = pre_potential(alignment.scalars(length))
+            levels.setdefault((pre, similarity), []).append(([name], shape, alignment))
+
+    total = sum(len(names) for entries in levels.values() for names, _, _ in entries)
+    keep = 3 * config.max_predictions
+    pruned = total > keep
+    chosen: list[tuple[str, Shape, Alignment | None, float, float]] = []
+    if pruned:
+        for (pre, similarity), entries in sorted(levels.items(), key=lambda kv: (-kv[0][0], -kv[0][1])):
+            need = keep - len(chosen)
+            # Only the `need` smallest names of this level can be kept; sort names alone, in C, per group.
+            members = [
+                (name, shape, alignment)
+                for names, shape, alignment in entries
+                for name in (sorted(names)[:need] if len(names) > need else names)
+            ]
+            members.sort(key=itemgetter(0))
+            chosen.extend((*member, similarity, pre) for member in members[:need])
+            if len(chosen) >= keep:
+                break
+    else:
+        chosen = [
+            (name, shape, alignment, similarity, pre)
+            for (pre, similarity), entries in levels.items()
+            for names, shape, alignment in entries
+            for name in names
+        ]
+        chosen.sort(key=lambda c: (-c[3], c[0]))
+    candidates = []
+    matches_of: dict[Shape, list[str]] = {}
+    for name, shape, alignment, similarity, pre in chosen:
+        record = kb.pattern(name)
+        if record is None:
+            continue
+        if alignment is None:
+            matches = matches_of.get(shape)
+            if matches is None:
+                matches = matches_of[shape] = [state[j] for j in shape.match_positions]
+            alignment = Alignment(
+                record.events, stm, shape.e1, shape.e2, matches, shape.nblocks, shape.extras_count
+            )
+        candidates.append(_Candidate(record, similarity, alignment, pre if pruned else None))
+    return candidates, pruned
+
+
+def _full_path(stm: Events, state: list[str], config: EngineConfig, kb: KnowledgeView) -> PredictionResult:
+    candidates, pruned = _select(stm, state, config, kb)
     if not candidates:
         return PredictionResult([], [])
-    candidates.sort(key=lambda c: (-c.similarity, c.record.name))
-
-    keep = 3 * config.max_predictions
-    pruned = len(candidates) > keep
-    if pruned:
-        for c in candidates:
-            c.pre = (c.evidence + c.confidence) * c.snr + _fragmentation_term(c.fragmentation)
-        candidates = sorted(candidates, key=lambda c: -c.pre)[:keep]
 
     counters = kb.counters()
     unique = counters.total_unique_patterns
@@ -165,15 +253,19 @@ def _full_path(stm: Events, state: list[str], config: EngineConfig, kb: Knowledg
     itfdf = itfdf_similarities([c.alignment.present_flat for c in candidates], state, frequencies, probability)
 
     groups: dict[tuple, list] = {}
+    future_keys: list[tuple | None] = []
     for c in candidates:
-        if c.alignment.future:
-            key = tuple(tuple(sorted(e)) for e in c.alignment.future)
-            group = groups.get(key)
-            if group is None:
-                groups[key] = [c.alignment.future, 0.0, 0]
-                group = groups[key]
-            group[1] += c.frequency * c.similarity
-            group[2] += 1
+        future = c.alignment.future
+        if not future:
+            future_keys.append(None)
+            continue
+        key = tuple(tuple(sorted(e)) for e in future)  # futures equal up to order inside events (§9.6)
+        future_keys.append(key)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = [future, 0.0, 0]
+        group[1] += c.frequency * c.similarity
+        group[2] += 1
     group_total = sum(g[1] for g in groups.values())
     aggregate = {key: (g[1] / group_total if group_total else 0) for key, g in groups.items()}
 
@@ -181,81 +273,56 @@ def _full_path(stm: Events, state: list[str], config: EngineConfig, kb: Knowledg
     likelihoods = [c.similarity for c in candidates]
     bayes_evidence = float(np.dot(np.array(likelihoods), np.array(priors)))
 
-    weights = None
-    if config.affinity_emotive:
-        weights = _symbol_weights(kb, state, config.affinity_emotive)
-
-    predictions = []
+    weights = _symbol_weights(kb, state, config.affinity_emotive) if config.affinity_emotive else None
     for index, c in enumerate(candidates):
         al = c.alignment
-        present = al.present_flat
         if weights is not None:
             extras_flat = [s for e in al.extras for s in e]
-            c.weighted = _weighted_metrics(weights, state, c.symbols, al.matches, present, extras_flat)
+            c.weighted = _weighted_metrics(weights, state, c.record.symbols, al.matches, al.present_flat, extras_flat)
             _, w_evidence, w_confidence, w_snr = c.weighted
-            c.potential = (w_evidence + w_confidence) * w_snr + itfdf[index] + _fragmentation_term(c.fragmentation)
+            c.potential = (w_evidence + w_confidence) * w_snr + itfdf[index] + fragmentation_term(c.fragmentation)
         else:
-            c.potential = (c.evidence + c.confidence) * c.snr + itfdf[index] + _fragmentation_term(c.fragmentation)
-        finalized = c.record.finalized
-        if finalized is not None:
-            entropy = finalized.entropy
-            normalized = finalized.normalized_entropy
-            global_normalized = finalized.global_normalized_entropy
-            tfidf = tfidf_score(finalized.tf_vector, unique, probability)
-        else:
-            entropy, normalized, global_normalized = entropies(present, vocabulary, probability)
-            tfidf = tfidf_score(term_frequencies(present), unique, probability) if present else 0.0
+            c.potential = (c.evidence + c.confidence) * c.snr + itfdf[index] + fragmentation_term(c.fragmentation)
         pattern_probability = c.frequency / total_frequency
         weighted_strength = c.similarity * pattern_probability
-        if al.future:
-            share = aggregate[tuple(tuple(sorted(e)) for e in al.future)]
+        future_key = future_keys[index]
+        if future_key is not None:
+            share = aggregate[future_key]
             predictive_information = weighted_strength / share if share > 0 else 0
         else:
             predictive_information = 0
         prior = priors[index]
-        posterior = c.similarity * prior / bayes_evidence if bayes_evidence else 0
         w_sim, w_ev, w_conf, w_snr = c.weighted if c.weighted is not None else (None, None, None, None)
-        prediction = {
-            "type": "prototypical",
-            "name": c.record.name,
-            "frequency": c.frequency,
-            "emotives": average_emotives(c.record.emotives),
-            "matches": al.matches,
-            "past": al.past,
-            "present": al.present,
-            "missing": al.missing,
-            "extras": al.extras,
-            "anomalies": al.anomalies,
+        c.values = {
             "potential": c.potential,
             "evidence": c.evidence,
             "similarity": c.similarity,
             "fragmentation": c.fragmentation,
             "snr": c.snr,
-            "confluence": confluence(c.frequency, counters.total_pattern_frequencies, present, probability),
             "predictive_information": predictive_information,
-            "sequence": [list(e) for e in c.record.events],
-            "future": al.future,
             "confidence": c.confidence,
+            "frequency": c.frequency,
             "weighted_similarity": w_sim,
             "weighted_evidence": w_ev,
             "weighted_confidence": w_conf,
             "weighted_snr": w_snr,
-            "entropy": entropy,
-            "normalized_entropy": normalized,
-            "global_normalized_entropy": global_normalized,
             "itfdf_similarity": itfdf[index],
-            "tfidf_score": tfidf,
             "pattern_probability": pattern_probability,
             "weighted_strength": weighted_strength,
-            "bayesian_posterior": posterior,
-            "bayesian_prior": prior if total_frequency else 0,
+            "bayesian_posterior": c.similarity * prior / bayes_evidence if bayes_evidence else 0,
+            "bayesian_prior": prior,
             "bayesian_likelihood": c.similarity,
+            "name": c.record.name,
         }
-        if pruned:
-            prediction["_pre_potential"] = c.pre
-        predictions.append(prediction)
 
-    predictions.sort(key=_rank_key(config.rank_sort_algo))
+    corpus = _Corpus(unique, vocabulary, counters.total_pattern_frequencies, probability)
+    field = config.rank_sort_algo
+    if field in _PER_PATTERN_FIELDS:
+        for c in candidates:
+            c.values.update(corpus.per_pattern(c))
+    key = _rank_key(field)
+    candidates.sort(key=lambda c: key(c.values))
+    predictions = [_render(c, corpus, pruned) for c in candidates[: config.max_predictions]]
     future_potentials = [
         {
             "future": g[0],
@@ -266,7 +333,98 @@ def _full_path(stm: Events, state: list[str], config: EngineConfig, kb: Knowledg
         for key, g in groups.items()
     ]
     future_potentials.sort(key=lambda f: -f["aggregate_potential"])
-    return PredictionResult(predictions[: config.max_predictions], future_potentials)
+    return PredictionResult(predictions, future_potentials)
+
+
+_PER_PATTERN_FIELDS = frozenset(
+    {"entropy", "normalized_entropy", "global_normalized_entropy", "tfidf_score", "confluence"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Corpus:
+    """The node-wide inputs of the per-pattern scores (§9.2-§9.4), read once per request."""
+
+    unique_patterns: int
+    vocabulary: int
+    total_pattern_frequencies: int
+    probability: dict[str, float]
+
+    def per_pattern(self, c: _Candidate) -> dict[str, float]:
+        """Entropies, tf-idf and confluence: computed only for predictions that are returned (or ranked on)."""
+        present = c.alignment.present_flat
+        finalized = c.record.finalized
+        if finalized is not None:
+            entropy = finalized.entropy
+            normalized = finalized.normalized_entropy
+            global_normalized = finalized.global_normalized_entropy
+            tfidf = tfidf_score(finalized.tf_vector, self.unique_patterns, self.probability)
+        else:
+            tf = term_frequencies(present) if present else {}
+            entropy, normalized, global_normalized = entropies(tf, self.vocabulary, self.probability)
+            tfidf = tfidf_score(tf, self.unique_patterns, self.probability)
+        return {
+            "confluence": confluence(c.frequency, self.total_pattern_frequencies, present, self.probability),
+            "entropy": entropy,
+            "normalized_entropy": normalized,
+            "global_normalized_entropy": global_normalized,
+            "tfidf_score": tfidf,
+        }
+
+
+def _derived(record: PatternRecord, key: str, compute: Callable[[PatternRecord], Any]) -> Any:
+    """A wire form of an immutable record, computed once per record (shared by every response that shows it)."""
+    value = record.derived.get(key)
+    if value is None:
+        value = record.derived[key] = compute(record)
+    return value
+
+
+def _render(c: _Candidate, corpus: _Corpus, pruned: bool) -> dict:
+    """The wire form of one full-path prediction, keys in the reference's order (§9.9)."""
+    v = c.values
+    if "entropy" not in v:
+        v.update(corpus.per_pattern(c))
+    al = c.alignment
+    prediction = {
+        "type": "prototypical",
+        "name": c.record.name,
+        "frequency": c.frequency,
+        "emotives": _derived(c.record, "emotives", lambda r: average_emotives(r.emotives)),
+        "matches": al.matches,
+        "past": al.past,
+        "present": al.present,
+        "missing": al.missing,
+        "extras": al.extras,
+        "anomalies": al.anomalies,
+        "potential": c.potential,
+        "evidence": c.evidence,
+        "similarity": c.similarity,
+        "fragmentation": c.fragmentation,
+        "snr": c.snr,
+        "confluence": v["confluence"],
+        "predictive_information": v["predictive_information"],
+        "sequence": _derived(c.record, "sequence", lambda r: [list(e) for e in r.events]),
+        "future": al.future,
+        "confidence": c.confidence,
+        "weighted_similarity": v["weighted_similarity"],
+        "weighted_evidence": v["weighted_evidence"],
+        "weighted_confidence": v["weighted_confidence"],
+        "weighted_snr": v["weighted_snr"],
+        "entropy": v["entropy"],
+        "normalized_entropy": v["normalized_entropy"],
+        "global_normalized_entropy": v["global_normalized_entropy"],
+        "itfdf_similarity": v["itfdf_similarity"],
+        "tfidf_score": v["tfidf_score"],
+        "pattern_probability": v["pattern_probability"],
+        "weighted_strength": v["weighted_strength"],
+        "bayesian_posterior": v["bayesian_posterior"],
+        "bayesian_prior": v["bayesian_prior"],
+        "bayesian_likelihood": v["bayesian_likelihood"],
+    }
+    if pruned:
+        prediction["_pre_potential"] = c.pre
+    return prediction
 
 
 def _single_symbol(

@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 
+from kato.engine.columnar import ColumnarIndex
 from kato.engine.knowledge import Counters, FinalizedMetrics, PatternRecord, SymbolStats
 from kato.engine.learning import LearnPlan, WriteSet, resolve
 from kato.engine.metrics import finalize
@@ -33,6 +34,7 @@ class MemoryKnowledgeBase:
         self._pending: list[PendingVector] = []
         self._indexed: dict[str, tuple[float, ...]] = {}
         self._matrix: np.ndarray | None = None
+        self._columnar = ColumnarIndex()
         self.version = 0
 
     # ------------------------------------------------------------------ reads (KnowledgeView)
@@ -69,6 +71,9 @@ class MemoryKnowledgeBase:
     def all_affinities(self) -> Mapping[str, Mapping[str, float]]:
         return self._affinity
 
+    def columnar(self) -> ColumnarIndex:
+        return self._columnar
+
     def nearest_vectors(self, vector: Sequence[float], k: int) -> list[str]:
         if not self._indexed:
             return []
@@ -99,6 +104,7 @@ class MemoryKnowledgeBase:
         record = write.pattern
         self._patterns[record.name] = record
         if write.is_new:
+            self._columnar.append(record.name, record.events)
             for symbol in write.symbol_frequency:
                 self._by_symbol.setdefault(symbol, []).append(record.name)
             self._by_first.setdefault(record.first_symbol, []).append(record.name)
