@@ -47,3 +47,32 @@ def test_write_sets_are_identical_under_three_hash_seeds() -> None:
         outputs.add(result.stdout)
     assert len(outputs) == 1
     assert '"learned"' in outputs.pop()
+
+
+PREDICTION_SCENARIO = r'''
+import json
+from kato.engine.config import EngineConfig
+from kato.engine.predictions import predict
+from kato.store.memory import MemoryKnowledgeBase
+from tests.engine.helpers import learn_events
+
+kb = MemoryKnowledgeBase()
+for i in range(40):
+    learn_events(kb, [["x"], ["y"], [f"z{i % 7}"]])          # many ties on potential and similarity
+    learn_events(kb, [["q", "x"], ["y"], [f"w{i % 5}", "v"]])
+out = [predict((("x",), ("y",)), EngineConfig(max_predictions=m, recall_threshold=0.2), kb) for m in (3, 100)]
+out.append(predict((("x",),), EngineConfig(), kb))
+print(json.dumps([[r.predictions, r.future_potentials] for r in out], sort_keys=True))
+'''
+
+
+def test_predictions_with_ties_are_identical_under_three_hash_seeds() -> None:
+    root = Path(__file__).resolve().parents[2]
+    outputs = set()
+    for seed in ("0", "7", "4242"):
+        env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(root))
+        result = subprocess.run(
+            [sys.executable, "-c", PREDICTION_SCENARIO], env=env, cwd=root, capture_output=True, text=True, check=True
+        )
+        outputs.add(result.stdout)
+    assert len(outputs) == 1

@@ -1,0 +1,56 @@
+"""The greedy block matcher is difflib's without junk (engine.md §8.1), and grouping candidates by projection
+gives exactly the predictions of aligning every candidate on its own."""
+
+from __future__ import annotations
+
+import difflib
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kato.engine.config import EngineConfig
+from kato.engine.learning import plan_learn
+from kato.engine.matching import StateMatcher
+from kato.engine.predictions import predict
+from kato.store.memory import MemoryKnowledgeBase
+
+letters = st.sampled_from("abcdef")
+
+
+@given(st.lists(letters, max_size=14), st.lists(letters, max_size=10))
+def test_blocks_equal_difflib_without_junk(a: list[str], b: list[str]) -> None:
+    expected = [
+        (m.a, m.b, m.size) for m in difflib.SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks()[:-1]
+    ]
+    assert StateMatcher(b).blocks(a) == expected
+
+
+class WithoutColumnIndex:
+    """The same knowledge base seen through the plain read interface (per-record grouping path)."""
+
+    def __init__(self, kb: MemoryKnowledgeBase) -> None:
+        self._kb = kb
+
+    def __getattr__(self, name: str):
+        if name == "columnar":
+            raise AttributeError(name)
+        return getattr(self._kb, name)
+
+
+events_strategy = st.lists(st.lists(letters, min_size=1, max_size=3), min_size=1, max_size=5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(events_strategy, min_size=1, max_size=25),
+    st.lists(st.lists(letters, min_size=1, max_size=2), min_size=1, max_size=4),
+    st.sampled_from([0.0, 0.1, 0.3]),
+    st.integers(min_value=1, max_value=4),
+)
+def test_column_index_and_plain_reads_predict_the_same(patterns, stm, threshold, max_predictions) -> None:
+    kb = MemoryKnowledgeBase()
+    for events in patterns:
+        kb.learn(plan_learn(tuple(tuple(sorted(e)) for e in events)))
+    config = EngineConfig(recall_threshold=threshold, max_predictions=max_predictions)
+    state = tuple(tuple(sorted(e)) for e in stm)
+    assert predict(state, config, kb) == predict(state, config, WithoutColumnIndex(kb))
