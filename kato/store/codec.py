@@ -48,17 +48,25 @@ def _finite(values: Any) -> bool:
 # ---------------------------------------------------------------------------------------------- pattern records
 def encode_pattern(record: PatternRecord, seq: int) -> bytes:
     """[seq, events, length, frequency, emotives, metadata, finalized|null]; the name is the key."""
-    emotives = [dict(entry) for entry in record.emotives]
-    metadata = {key: list(values) for key, values in record.metadata.items()}
     finalized = record.finalized
-    fin: list[Any] | None = None
-    finite = all(_finite(entry.values()) for entry in emotives)
+    fin: tuple[Any, ...] | None = None
+    finite = all(_finite(entry.values()) for entry in record.emotives)
     if finalized is not None:
-        tf = dict(finalized.tf_vector)
-        fin = [finalized.entropy, finalized.normalized_entropy, finalized.global_normalized_entropy, tf]
-        finite = finite and _finite(fin[:3]) and _finite(tf.values())
-    payload = [seq, [list(event) for event in record.events], record.length, record.frequency, emotives, metadata, fin]
-    return _dumps(payload, finite)
+        fin = (finalized.entropy, finalized.normalized_entropy, finalized.global_normalized_entropy,
+               finalized.tf_vector)
+        finite = finite and _finite(fin[:3]) and _finite(finalized.tf_vector.values())
+    payload = (seq, record.events, record.length, record.frequency, record.emotives, record.metadata, fin)
+    if finite:
+        try:
+            return orjson.dumps(payload)
+        except (orjson.JSONEncodeError, TypeError):
+            pass
+    plain = (
+        seq, record.events, record.length, record.frequency, tuple(dict(entry) for entry in record.emotives),
+        {key: tuple(values) for key, values in record.metadata.items()},
+        None if fin is None else (*fin[:3], dict(fin[3])),
+    )
+    return _MARSHAL_TAG + marshal.dumps(plain)
 
 
 def decode_pattern(name: str, raw: bytes | memoryview) -> tuple[int, PatternRecord]:

@@ -87,25 +87,14 @@ class LmdbStore:
         self._check_usable()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[OpResult]] = loop.create_future()
-
-        def done(results: list[OpResult] | None, error: BaseException | None) -> None:
-            loop.call_soon_threadsafe(_settle, future, results, error)
-
-        self._writer.submit(Job(node_id, tuple(ops), done))
+        self._writer.submit(Job(node_id, tuple(ops), future, loop))
         return await future
 
     def write_sync(self, node_id: str, ops: Sequence[Op | StoreFinalized]) -> list[OpResult]:
         """The same as `write`, blocking the calling thread (scripts, tests, processes without an event loop)."""
         self._check_usable()
         future: concurrent.futures.Future[list[OpResult]] = concurrent.futures.Future()
-
-        def done(results: list[OpResult] | None, error: BaseException | None) -> None:
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(results)  # type: ignore[arg-type]
-
-        self._writer.submit(Job(node_id, tuple(ops), done))
+        self._writer.submit(Job(node_id, tuple(ops), future))
         return future.result()
 
     @property
@@ -137,16 +126,6 @@ class LmdbStore:
             raise RuntimeError("the store is closed")
         if os.getpid() != self._pid:
             raise StoreProcessError("an LMDB store cannot cross a fork; open it in the process that uses it")
-
-
-def _settle(future: asyncio.Future[list[OpResult]], results: list[OpResult] | None,
-            error: BaseException | None) -> None:
-    if future.cancelled():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(results)  # type: ignore[arg-type]
 
 
 class LmdbKnowledgeBase:

@@ -11,11 +11,13 @@ fsync. It group-commits: all batches queued when it wakes go into one transactio
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 import queue
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import lmdb
@@ -55,25 +57,60 @@ class StoreFinalized:
     metrics: Mapping[str, FinalizedMetrics]
 
 
-class BatchWriter:
-    """Applies one batch of ops to one node inside a write transaction (all of it or, by raising, none)."""
+class GroupWriter:
+    """The batches of one write transaction.
 
-    def __init__(self, txn: lmdb.Transaction, dbs: Mapping[bytes, lmdb._Database], node_id: str) -> None:
+    Per node, the scalars (counters, sequences, version), symbol statistics and affinities are read at most once
+    and written once, at `flush`: a group of many small learns over a shared vocabulary then costs one put per
+    touched symbol instead of one per learn. If any batch fails, the caller aborts the transaction and discards
+    this object, so nothing written ahead of `flush` can leak into a commit.
+    """
+
+    def __init__(self, txn: lmdb.Transaction, dbs: Mapping[bytes, lmdb._Database]) -> None:
+        self._txn = txn
+        self._dbs = dbs
+        self.clock = decode_clock(txn.get(layout.META_CLOCK, db=dbs[layout.META])) + 1
+        self._nodes: dict[str, NodeWriter] = {}
+
+    def run(self, node_id: str, ops: Sequence[Op | StoreFinalized]) -> list[OpResult]:
+        node = self._nodes.get(node_id)
+        if node is None:
+            node = self._nodes[node_id] = NodeWriter(self._txn, self._dbs, node_id, self.clock)
+        return node.run(ops)
+
+    def flush(self) -> None:
+        """Write everything held back; every node written in this transaction gets the new version."""
+        for node in self._nodes.values():
+            node.flush()
+        self._txn.put(layout.META_CLOCK, encode_clock(self.clock), db=self._dbs[layout.META])
+
+
+class NodeWriter:
+    """Applies batches of ops to one node inside a write transaction (a batch raises to be left out whole)."""
+
+    def __init__(self, txn: lmdb.Transaction, dbs: Mapping[bytes, lmdb._Database], node_id: str, clock: int) -> None:
         self._txn = txn
         self._dbs = dbs
         self._prefix = layout.node_prefix(node_id)
+        self._clock = clock
         self._state = decode_node(txn.get(self._prefix, db=dbs[layout.NODES]))
-        self._clock = decode_clock(txn.get(layout.META_CLOCK, db=dbs[layout.META])) + 1
+        # symbol -> [frequency, pattern-member frequency, seq, key suffix], read once, written at flush
+        self._symbols: dict[str, list] = {}
+        self._dirty_symbols: set[str] = set()
+        # symbol -> [seq, {emotive: value}, key suffix]
+        self._affinity: dict[str, list] = {}
+        self._dirty_affinity: set[str] = set()
 
     def run(self, ops: Sequence[Op | StoreFinalized]) -> list[OpResult]:
         results: list[OpResult] = []
         for op in ops:
-            if isinstance(op, PendingVector):
+            if isinstance(op, LearnPlan):
+                results.append(self._learn(op))
+            elif isinstance(op, PendingVector):
                 self._queue_vector(op)
                 results.append(None)
-            elif isinstance(op, LearnPlan):
-                results.append(self._learn(op))
             elif isinstance(op, FinalizeTraining):
+                self.flush()  # finalize reads the statistics through the transaction
                 metrics = finalize(self._reader())
                 self._store_finalized(metrics)
                 results.append(len(metrics))
@@ -85,10 +122,24 @@ class BatchWriter:
                 results.append(None)
             else:
                 raise TypeError(f"unknown store operation {op!r}")
-        self._state.version = self._clock
-        self._txn.put(self._prefix, encode_node(self._state), db=self._dbs[layout.NODES])
-        self._txn.put(layout.META_CLOCK, encode_clock(self._clock), db=self._dbs[layout.META])
         return results
+
+    def flush(self) -> None:
+        txn, prefix = self._txn, self._prefix
+        symbols_db = self._dbs[layout.SYMBOLS]
+        for symbol in self._dirty_symbols:
+            frequency, member, seq, suffix = self._symbols[symbol]
+            text = symbol if layout.is_hashed_key(suffix) else None
+            txn.put(prefix + suffix, encode_symbol(StoredSymbol(frequency, member, seq), text), db=symbols_db)
+        self._dirty_symbols.clear()
+        affinity_db = self._dbs[layout.AFFINITY]
+        for symbol in self._dirty_affinity:
+            seq, values, suffix = self._affinity[symbol]
+            text = symbol if layout.is_hashed_key(suffix) else None
+            txn.put(prefix + suffix, encode_affinity(seq, values, text), db=affinity_db)
+        self._dirty_affinity.clear()
+        self._state.version = self._clock
+        txn.put(prefix, encode_node(self._state), db=self._dbs[layout.NODES])
 
     def _reader(self) -> NodeReader:
         """A view of the node as this transaction sees it now, with caches that die with it."""
@@ -103,6 +154,9 @@ class BatchWriter:
     def _index_pending(self) -> None:
         """Same rules as the in-memory store: the first indexed vector locks the dimension, vectors of another
         dimension are dropped, a name indexed again keeps its place and takes the new values."""
+        state = self._state
+        if state.pending_next == 0:  # nothing queued since the last learn (or clear)
+            return
         pending_db = self._dbs[layout.VECTORS_PENDING]
         cursor = self._txn.cursor(db=pending_db)
         pending = []
@@ -111,9 +165,7 @@ class BatchWriter:
                 if not key.startswith(self._prefix):
                     break
                 pending.append((key, raw))
-        if not pending:
-            return
-        state, names_db, vectors_db = self._state, self._dbs[layout.VECTOR_NAMES], self._dbs[layout.VECTORS]
+        names_db, vectors_db = self._dbs[layout.VECTOR_NAMES], self._dbs[layout.VECTORS]
         for key, raw in pending:
             name, values = decode_vector(raw)
             if state.dimension < 0:
@@ -145,51 +197,63 @@ class BatchWriter:
             self._apply(key, write, seq)
         return write
 
+    def _symbol(self, symbol: str) -> list:
+        entry = self._symbols.get(symbol)
+        if entry is None:
+            suffix = layout.text_key(symbol)
+            raw = self._txn.get(self._prefix + suffix, db=self._dbs[layout.SYMBOLS])
+            if raw is None:
+                entry = [0, 0, self._state.vocabulary, suffix]
+                self._state.vocabulary += 1
+            else:
+                stored = decode_symbol(raw)
+                entry = [stored.frequency, stored.pattern_member_frequency, stored.seq, suffix]
+            self._symbols[symbol] = entry
+        return entry
+
     def _apply(self, key: bytes, write: WriteSet, seq: int | None) -> None:
         txn, dbs, state, prefix = self._txn, self._dbs, self._state, self._prefix
         record = write.pattern
         if seq is None:
             seq = state.total_unique_patterns
         txn.put(key, encode_pattern(record, seq), db=dbs[layout.PATTERNS])
+        entries = {symbol: self._symbol(symbol) for symbol in write.symbol_frequency}
         if write.is_new:
-            entry = layout.indexed_name(seq, record.name)
-            for symbol in write.symbol_frequency:
-                txn.put(prefix + layout.text_key(symbol), entry, db=dbs[layout.SYMBOL_INDEX])
-            txn.put(prefix + layout.text_key(record.first_symbol), entry, db=dbs[layout.FIRST_SYMBOL])
+            value = layout.indexed_name(seq, record.name)
+            index_db = dbs[layout.SYMBOL_INDEX]
+            for entry in entries.values():
+                txn.put(prefix + entry[3], value, db=index_db)
+            txn.put(prefix + layout.text_key(record.first_symbol), value, db=dbs[layout.FIRST_SYMBOL])
             txn.put(layout.seq_key(prefix, seq), layout.encode_text(record.name), db=dbs[layout.PATTERN_ORDER])
-        symbols_db = dbs[layout.SYMBOLS]
+        member = write.pattern_member_frequency
         for symbol, delta in write.symbol_frequency.items():
-            suffix = layout.text_key(symbol)
-            raw = txn.get(prefix + suffix, db=symbols_db)
-            if raw is None:
-                stored = StoredSymbol(0, 0, state.vocabulary)
-                state.vocabulary += 1
-            else:
-                stored = decode_symbol(raw)
-            updated = StoredSymbol(
-                stored.frequency + delta,
-                stored.pattern_member_frequency + write.pattern_member_frequency.get(symbol, 0),
-                stored.seq,
-            )
-            text = symbol if layout.is_hashed_key(suffix) else None
-            txn.put(prefix + suffix, encode_symbol(updated, text), db=symbols_db)
+            entry = entries[symbol]
+            entry[0] += delta
+            entry[1] += member.get(symbol, 0)
+        self._dirty_symbols.update(entries)
         d = write.counters
         state.total_symbols_in_patterns_frequencies += d.total_symbols_in_patterns_frequencies
         state.total_pattern_frequencies += d.total_pattern_frequencies
         state.total_unique_patterns += d.total_unique_patterns
-        affinity_db = dbs[layout.AFFINITY]
         for symbol, deltas in write.affinity.items():
-            suffix = layout.text_key(symbol)
-            raw = txn.get(prefix + suffix, db=affinity_db)
-            if raw is None:
-                order, stored_values = state.affinity_count, {}
-                state.affinity_count += 1
-            else:
-                order, stored_values, _ = decode_affinity(raw)
+            stored = self._affinity_entry(symbol)[1]
             for emotive, value in deltas.items():
-                stored_values[emotive] = stored_values.get(emotive, 0.0) + value
-            text = symbol if layout.is_hashed_key(suffix) else None
-            txn.put(prefix + suffix, encode_affinity(order, stored_values, text), db=affinity_db)
+                stored[emotive] = stored.get(emotive, 0.0) + value
+            self._dirty_affinity.add(symbol)
+
+    def _affinity_entry(self, symbol: str) -> list:
+        entry = self._affinity.get(symbol)
+        if entry is None:
+            suffix = layout.text_key(symbol)
+            raw = self._txn.get(self._prefix + suffix, db=self._dbs[layout.AFFINITY])
+            if raw is None:
+                entry = [self._state.affinity_count, {}, suffix]
+                self._state.affinity_count += 1
+            else:
+                seq, values, _ = decode_affinity(raw)
+                entry = [seq, values, suffix]
+            self._affinity[symbol] = entry
+        return entry
 
     # ------------------------------------------------------------------ finalize, clear
     def _store_finalized(self, metrics: Mapping[str, FinalizedMetrics]) -> None:
@@ -215,17 +279,42 @@ class BatchWriter:
                 if not cursor.delete(dupdata=spec.dupsort):
                     break
         self._state = NodeState(cleared_at=self._clock)
+        self._symbols.clear()
+        self._dirty_symbols.clear()
+        self._affinity.clear()
+        self._dirty_affinity.clear()
 
 
 # ---------------------------------------------------------------------------------------------- the writer thread
-Done = Callable[[list[OpResult] | None, BaseException | None], None]
+Outcome = tuple[list[OpResult] | None, BaseException | None]
 
 
 @dataclass(frozen=True, slots=True)
 class Job:
+    """One caller's batch. `loop` is the caller's event loop (its future is an asyncio one), or None for a
+    blocking caller waiting on a `concurrent.futures.Future`."""
+
     node_id: str
     ops: tuple[Op | StoreFinalized, ...]
-    done: Done
+    future: asyncio.Future[list[OpResult]] | concurrent.futures.Future[list[OpResult]]
+    loop: asyncio.AbstractEventLoop | None = None
+
+
+def _settle(future: asyncio.Future[list[OpResult]] | concurrent.futures.Future[list[OpResult]],
+            outcome: Outcome) -> None:
+    results, error = outcome
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(results)  # type: ignore[arg-type]
+
+
+def _settle_all(items: list[tuple[asyncio.Future[list[OpResult]], Outcome]]) -> None:
+    """Runs on the caller's loop: answer every caller of that loop from one wake-up."""
+    for future, outcome in items:
+        _settle(future, outcome)
 
 
 _STOP = object()
@@ -295,21 +384,24 @@ class WriterThread:
                 self._commit(group)
 
     def _commit(self, group: list[Job]) -> None:
-        outcomes: dict[int, tuple[list[OpResult] | None, BaseException | None]] = {}
+        outcomes: dict[int, Outcome] = {}
         pending = list(range(len(group)))
         while pending:
             txn = self._env.begin(write=True)
             results: dict[int, list[OpResult]] = {}
             failed = None
             try:
+                writer = GroupWriter(txn, self.dbs)
                 for index in pending:
                     job = group[index]
                     try:
-                        results[index] = BatchWriter(txn, self.dbs, job.node_id).run(job.ops)
+                        results[index] = writer.run(job.node_id, job.ops)
                     except Exception as exc:
                         failed = (index, exc)
                         break
-                if failed is not None:
+                if failed is None:
+                    writer.flush()
+                else:
                     txn.abort()
                     outcomes[failed[0]] = (None, failed[1])
                     pending.remove(failed[0])
@@ -325,11 +417,16 @@ class WriterThread:
             for index in pending:
                 outcomes[index] = (results[index], None)
             break
+        per_loop: dict[asyncio.AbstractEventLoop, list] = {}
         for index, job in enumerate(group):
-            result, error = outcomes[index]
-            # A caller that went away (its loop closed) must not stop the writer.
-            with contextlib.suppress(Exception):
-                job.done(result, error)
+            if job.loop is None:
+                _settle(job.future, outcomes[index])
+            else:
+                per_loop.setdefault(job.loop, []).append((job.future, outcomes[index]))
+        for loop, items in per_loop.items():
+            # A caller whose loop has closed meanwhile must not stop the writer.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle_all, items)
 
 
 def _abort_quietly(txn: lmdb.Transaction) -> None:
