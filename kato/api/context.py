@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from kato.config import Settings
-from kato.sessions import SessionRegistry
+from kato.sessions import Session, SessionRegistry
 from kato.store.interface import KnowledgeStore
 
 
@@ -36,7 +36,13 @@ class Context:
 
 
 CONTEXT = web.AppKey("kato", Context)
+SESSION = web.RequestKey("session", Session)
 
 
 def context(request: web.Request) -> Context:
     return request.app[CONTEXT]
+
+
+def session_of(request: web.Request) -> Session:
+    """The session the session middleware resolved for this request."""
+    return request[SESSION]

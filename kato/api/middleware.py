@@ -10,7 +10,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from kato.api.context import context
+from kato.api.context import SESSION, context
 from kato.api.errors import ApiError, detail, json_response, session_not_found
 
 log = logging.getLogger("kato.api")
@@ -73,7 +73,7 @@ async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse
     session = registry.get(session_id)
     if session is None:
         raise session_not_found(session_id)
-    request["session"] = session
+    request[SESSION] = session
     try:
         response = await handler(request)
     except ApiError as exc:

@@ -11,12 +11,11 @@ from dataclasses import replace
 
 from aiohttp import web
 
-from kato.api.context import context
+from kato.api.context import context, session_of
 from kato.api.errors import detail, json_response
 from kato.api.validation import parse_observation, parse_observe_sequence, read_body
 from kato.engine import session as engine
 from kato.engine.learning import LearnPlan
-from kato.sessions import Session
 from kato.store.interface import ClearNode, FinalizeTraining, Op
 
 routes = web.RouteTableDef()
@@ -29,7 +28,7 @@ def _ops(outcome: engine.ObserveOutcome) -> list[Op]:
 @routes.post("/sessions/{session_id}/observe")
 async def observe(request: web.Request) -> web.Response:
     ctx = context(request)
-    session: Session = request["session"]
+    session = session_of(request)
     observation = parse_observation(await read_body(request), ctx.settings.max_symbol_length)
     async with session.lock:
         with ctx.store.view(session.node_id) as kb:
@@ -57,7 +56,7 @@ async def observe_sequence(request: web.Request) -> web.Response:
     that item's nearest-vector lookup must see the vectors those learns indexed.
     """
     ctx = context(request)
-    session: Session = request["session"]
+    session = session_of(request)
     spec = parse_observe_sequence(await read_body(request), ctx.settings.max_symbol_length)
     async with session.lock:
         state = session.state
@@ -113,7 +112,7 @@ async def observe_sequence(request: web.Request) -> web.Response:
 
 @routes.get("/sessions/{session_id}/stm")
 async def stm(request: web.Request) -> web.Response:
-    session: Session = request["session"]
+    session = session_of(request)
     events = session.state.stm
     return json_response({"stm": events, "session_id": session.session_id, "length": len(events)})
 
@@ -121,7 +120,7 @@ async def stm(request: web.Request) -> web.Response:
 @routes.post("/sessions/{session_id}/learn")
 async def learn(request: web.Request) -> web.Response:
     ctx = context(request)
-    session: Session = request["session"]
+    session = session_of(request)
     async with session.lock:
         if not session.state.stm:
             raise detail(400, "Cannot learn from empty STM")
@@ -140,7 +139,7 @@ async def learn(request: web.Request) -> web.Response:
 
 @routes.post("/sessions/{session_id}/clear-stm")
 async def clear_stm(request: web.Request) -> web.Response:
-    session: Session = request["session"]
+    session = session_of(request)
     async with session.lock:
         session.state = engine.clear_stm(session.state)
     return json_response({"status": "cleared", "session_id": session.session_id})
@@ -149,7 +148,7 @@ async def clear_stm(request: web.Request) -> web.Response:
 @routes.post("/sessions/{session_id}/clear-all")
 async def clear_all(request: web.Request) -> web.Response:
     ctx = context(request)
-    session: Session = request["session"]
+    session = session_of(request)
     async with session.lock:
         await ctx.store.write(session.node_id, [ClearNode()])
         session.state = engine.clear_stm(session.state)
@@ -159,7 +158,7 @@ async def clear_all(request: web.Request) -> web.Response:
 @routes.post("/sessions/{session_id}/finalize-training")
 async def finalize_training(request: web.Request) -> web.Response:
     ctx = context(request)
-    session: Session = request["session"]
+    session = session_of(request)
     started = time.perf_counter()
     (count,) = await ctx.store.write(session.node_id, [FinalizeTraining()])
     time_ms = round((time.perf_counter() - started) * 1000, 2)

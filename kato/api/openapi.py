@@ -62,7 +62,7 @@ def build_document(app: web.Application) -> dict[str, Any]:
         path = info.get("path") or info.get("formatter")
         if not path or route.method == "HEAD":
             continue
-        path = path.replace("{tail:.+}", "{symbol}/affinity") if path.startswith("/symbols/{") else path
+        path = "/symbols/{symbol}/affinity" if path == "/symbols/{tail}" else path
         operation: dict[str, Any] = {
             "summary": (route.handler.__doc__ or route.handler.__name__).strip().splitlines()[0],
             "operationId": route.handler.__name__,

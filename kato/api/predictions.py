@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from kato.api.context import Context, context
+from kato.api.context import Context, context, session_of
 from kato.api.errors import json_response
 from kato.engine.predictions import PredictionResult, predict
 from kato.engine.session import percept_data
@@ -23,7 +23,7 @@ def _predict(ctx: Context, session: Session, *, server_defaults: bool = False) -
 @routes.get("/sessions/{session_id}/predictions")
 async def predictions(request: web.Request) -> web.Response:
     ctx = context(request)
-    session: Session = request["session"]
+    session = session_of(request)
     result = _predict(ctx, session)
     return json_response({
         "predictions": result.predictions,
@@ -38,7 +38,7 @@ async def predictions(request: web.Request) -> web.Response:
 
 @routes.get("/sessions/{session_id}/percept-data")
 async def session_percept_data(request: web.Request) -> web.Response:
-    session: Session = request["session"]
+    session = session_of(request)
     return json_response({
         "percept_data": percept_data(session.state),
         "session_id": session.session_id,
@@ -50,7 +50,7 @@ async def session_percept_data(request: web.Request) -> web.Response:
 async def session_cognition_data(request: web.Request) -> web.Response:
     """Predictions are computed here, on demand, with the server defaults (DESIGN.md deviation 4)."""
     ctx = context(request)
-    session: Session = request["session"]
+    session = session_of(request)
     state = session.state
     computed = []
     if state.config.process_predictions and state.stm:

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kato.api.context import Context, context
+from kato.api.context import Context, context, session_of
 from kato.api.errors import ValidationFailed, detail, error_item, json_response
 from kato.api.events import broadcast
 from kato.api.timefmt import iso_offset, iso_z
@@ -65,7 +65,7 @@ async def get_session(request: web.Request) -> web.Response:
 @routes.delete("/sessions/{session_id}")
 async def delete_session(request: web.Request) -> web.Response:
     ctx = context(request)
-    session: Session = request["session"]
+    session = session_of(request)
     async with session.lock:
         ctx.registry.delete(session.session_id)
     await broadcast(ctx, "session.destroyed", {
@@ -86,7 +86,7 @@ async def session_exists(request: web.Request) -> web.Response:
 @routes.post("/sessions/{session_id}/extend")
 async def extend_session(request: web.Request) -> web.Response:
     ctx: Context = context(request)
-    session: Session = request["session"]
+    session = session_of(request)
     ttl = parse_int_query(request, "ttl_seconds", 3600)
     if ttl < 1:
         raise ValidationFailed([error_item("greater_than_equal", ["query", "ttl_seconds"],
@@ -97,14 +97,14 @@ async def extend_session(request: web.Request) -> web.Response:
 
 @routes.get("/sessions/{session_id}/config")
 async def get_config(request: web.Request) -> web.Response:
-    session: Session = request["session"]
+    session = session_of(request)
     return json_response({"session_id": session.session_id, "config": session.state.config.to_wire()})
 
 
 @routes.post("/sessions/{session_id}/config")
 async def update_config(request: web.Request) -> web.Response:
     ctx = context(request)
-    session: Session = request["session"]
+    session = session_of(request)
     body = parse_config_update(await read_body(request))
     try:
         changes = validate_update(body)
