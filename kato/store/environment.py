@@ -97,10 +97,17 @@ def open_databases(env: lmdb.Environment) -> dict[bytes, lmdb._Database]:
                 for spec in layout.DATABASES}
 
 
-def reader_check(env: lmdb.Environment) -> int:
+def reader_check(env_or_path: lmdb.Environment | str | os.PathLike[str]) -> int:
     """Clear reader-table slots left by dead processes; returns how many were cleared.
 
     The supervisor calls this after a worker dies: a killed process's read transaction would otherwise pin old
-    pages (the file grows) until its slot is reused.
+    pages (the file grows) until its slot is reused. Given a path, the environment is opened just for the check
+    (the supervisor holds no environment open while it spawns workers).
     """
-    return env.reader_check()
+    if isinstance(env_or_path, lmdb.Environment):
+        return env_or_path.reader_check()
+    env = open_environment(env_or_path)
+    try:
+        return env.reader_check()
+    finally:
+        env.close()

@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
+from kato.engine.columnar import ColumnarIndex
 from kato.engine.knowledge import Counters, FinalizedMetrics, PatternRecord, SymbolStats
 from kato.engine.learning import LearnPlan, WriteSet
 from kato.engine.session import PendingVector
@@ -205,3 +206,7 @@ class LmdbKnowledgeBase:
     def nearest_vectors(self, vector: Sequence[float], k: int) -> list[str]:
         with self.store.view(self.node_id) as view:
             return view.nearest_vectors(vector, k)
+
+    def columnar(self) -> ColumnarIndex:
+        with self.store.view(self.node_id) as view:
+            return view.columnar()

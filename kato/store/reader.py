@@ -13,11 +13,13 @@ make repeated reads as cheap as dict lookups without ever serving a stale value:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 
 import lmdb
 import numpy as np
 
+from kato.engine.columnar import ColumnarIndex
 from kato.engine.knowledge import Counters, PatternRecord, SymbolStats
 from kato.store import layout
 from kato.store.codec import NodeState, decode_affinity, decode_pattern, decode_symbol, decode_vector, symbol_text_of
@@ -47,13 +49,16 @@ class Generation:
 class NodeCache:
     """Per-process caches of one node (see the module docstring)."""
 
-    __slots__ = ("generation", "max_records", "records", "vectors")
+    __slots__ = ("columnar", "generation", "lock", "max_records", "records", "vectors")
 
     def __init__(self, max_records: int = DEFAULT_RECORD_CACHE) -> None:
         self.generation = Generation(-1)
         self.records: dict[str, tuple[bytes, int, PatternRecord]] = {}
         self.max_records = max_records
         self.vectors: tuple[int, list[str], np.ndarray] | None = None
+        # (cleared_at, index): patterns only grow between two clears, so the index is extended, never rebuilt
+        self.columnar: tuple[int, ColumnarIndex] | None = None
+        self.lock = threading.Lock()
 
     def generation_for(self, version: int) -> Generation:
         generation = self.generation
@@ -154,6 +159,41 @@ class NodeReader:
             return ()
         start = layout.SEQ_SIZE
         return tuple([value[start:].decode("utf-8", "surrogatepass") for value in cursor.iternext_dup(keys=False)])
+
+    def columnar(self) -> ColumnarIndex:
+        """The node's column index of pattern symbols (`kato.engine.columnar`) as of this view.
+
+        One index per process and node, extended with the patterns learned since it was last used (read in
+        first-learn order from `pattern_order`); a clear starts a new one. A view older than the shared index gets
+        a private one, so it never sees patterns its transaction does not hold. Use it within the view.
+        """
+        state, cache = self._state, self._cache
+        count = state.total_unique_patterns
+        with cache.lock:
+            entry = cache.columnar
+            if entry is None or entry[0] != state.cleared_at:
+                entry = cache.columnar = (state.cleared_at, ColumnarIndex())
+            index = entry[1]
+            if len(index) > count:
+                index = ColumnarIndex()
+            if len(index) < count:
+                index.extend(self._patterns_in_order(len(index), count))
+            return index
+
+    def _patterns_in_order(self, start: int, stop: int) -> list[tuple[str, tuple[tuple[str, ...], ...]]]:
+        """(name, events) of the patterns with first-learn sequence numbers start..stop-1."""
+        out = []
+        cursor = self._txn.cursor(db=self._dbs[layout.PATTERN_ORDER])
+        if not cursor.set_key(layout.seq_key(self._prefix, start)):
+            raise LookupError(f"pattern order index has no entry {start}")
+        for raw_name in cursor.iternext(keys=False):
+            if len(out) == stop - start:
+                break
+            record = self.pattern(layout.decode_text(raw_name))
+            if record is None:
+                raise LookupError("pattern order index names a missing pattern")
+            out.append((record.name, record.events))
+        return out
 
     # ------------------------------------------------------------------ symbols and counters
     def symbol_stats(self, symbol: str) -> SymbolStats | None:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
 import random
 from multiprocessing.context import SpawnContext
 from pathlib import Path
 
 import pytest
 
+from kato.engine.config import EngineConfig
 from kato.engine.learning import plan_learn
+from kato.engine.predictions import predict
 from kato.engine.session import PendingVector
 from kato.store import open_store
+from kato.store.environment import StoreProcessError, reader_check
 from kato.store.interface import ClearNode, FinalizeTraining
 from kato.store.lmdb_store import LmdbKnowledgeBase, LmdbStore
 from kato.store.memory import MemoryKnowledgeBase, apply_ops
@@ -222,3 +227,58 @@ def test_session_snapshots_round_trip_and_survive_reopening(tmp_path: Path) -> N
         assert sorted(reopened.items()) == [("one", b"state-1b"), (long_id, b"long")]
     finally:
         reopened.close()
+
+
+def test_predictions_on_lmdb_equal_predictions_in_memory(store: LmdbStore) -> None:
+    """Through the shared column index too: a view older than the index gets its own, and clears reset it."""
+    rng = random.Random(17)
+    vocabulary = [f"w{i}" for i in range(12)]
+    plans = [plan_learn(tuple((rng.choice(vocabulary),) for _ in range(rng.randint(2, 5)))) for _ in range(150)]
+    early, late = MemoryKnowledgeBase(), MemoryKnowledgeBase()
+    for plan in plans[:100]:
+        early.learn(plan)
+        late.learn(plan)
+    store.write_sync(NODE, plans[:100])
+    stms = [tuple((rng.choice(vocabulary),) for _ in range(rng.randint(1, 4))) for _ in range(25)]
+    configs = [EngineConfig(), EngineConfig(recall_threshold=0.0), EngineConfig(max_predictions=3)]
+    with store.view(NODE) as older:
+        for plan in plans[100:]:
+            late.learn(plan)
+        store.write_sync(NODE, plans[100:])
+        with store.view(NODE) as newer:
+            for stm in stms:
+                for config in configs:
+                    assert predict(stm, config, newer) == predict(stm, config, late)
+        for stm in stms:
+            assert predict(stm, EngineConfig(), older) == predict(stm, EngineConfig(), early)
+    store.write_sync(NODE, [ClearNode(), *plans[:30]])
+    fresh = MemoryKnowledgeBase()
+    for plan in plans[:30]:
+        fresh.learn(plan)
+    with store.view(NODE) as view:
+        for stm in stms:
+            assert predict(stm, EngineConfig(), view) == predict(stm, EngineConfig(), fresh)
+
+
+def _use_inherited_store(store: LmdbStore) -> None:
+    try:
+        with store.view(NODE):
+            pass
+    except StoreProcessError:
+        os._exit(0)
+    os._exit(1)
+
+
+def test_a_store_refuses_to_cross_a_fork(store: LmdbStore, store_path: Path) -> None:
+    """Workers must open the environment themselves; an inherited store fails loudly instead of sharing locks."""
+    child = multiprocessing.get_context("fork").Process(target=_use_inherited_store, args=(store,))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    with store.view(NODE) as view:  # the parent's store is unaffected
+        assert view.pattern_count() == 0
+
+
+def test_reader_check_by_path(store_path: Path) -> None:
+    LmdbStore(store_path, map_size=TEST_MAP_SIZE).close()
+    assert reader_check(store_path) >= 0
