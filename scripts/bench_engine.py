@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kato.engine.config import EngineConfig  # noqa: E402
-from kato.engine.learning import plan_learn  # noqa: E402
-from kato.engine.predictions import predict  # noqa: E402
-from kato.store.memory import MemoryKnowledgeBase  # noqa: E402
+from kato.engine.config import EngineConfig
+from kato.engine.learning import plan_learn
+from kato.engine.predictions import predict
+from kato.store.memory import MemoryKnowledgeBase
 
 VOCABULARY = [f"s{i:03d}" for i in range(200)]
 
