@@ -303,12 +303,14 @@ class Job:
 def _settle(future: asyncio.Future[list[OpResult]] | concurrent.futures.Future[list[OpResult]],
             outcome: Outcome) -> None:
     results, error = outcome
-    if future.cancelled():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(results)  # type: ignore[arg-type]
+    # A caller may have cancelled meanwhile (a blocking caller's future can be cancelled from any thread).
+    with contextlib.suppress(asyncio.InvalidStateError, concurrent.futures.InvalidStateError):
+        if future.cancelled():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(results)  # type: ignore[arg-type]
 
 
 def _settle_all(items: list[tuple[asyncio.Future[list[OpResult]], Outcome]]) -> None:
@@ -336,6 +338,7 @@ class WriterThread:
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
         self._stopped = False
+        self._gate = threading.Lock()
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._thread.start()
         self._ready.wait()
@@ -344,16 +347,18 @@ class WriterThread:
             raise self._startup_error
 
     def submit(self, job: Job) -> None:
-        if self._stopped:
-            raise RuntimeError("the store is closed")
-        self._queue.put(job)
+        with self._gate:  # never behind the stop marker: a job queued after it would wait forever
+            if self._stopped:
+                raise RuntimeError("the store is closed")
+            self._queue.put(job)
 
     def stop(self) -> None:
         """Commit what is queued, then end the thread."""
-        if self._stopped:
-            return
-        self._stopped = True
-        self._queue.put(_STOP)
+        with self._gate:
+            if self._stopped:
+                return
+            self._stopped = True
+            self._queue.put(_STOP)
         self._thread.join()
 
     def _main(self) -> None:
@@ -381,7 +386,14 @@ class WriterThread:
                 except queue.Empty:
                     break
             if group:
-                self._commit(group)
+                self._commit_or_fail(group)
+
+    def _commit_or_fail(self, group: list[Job]) -> None:
+        """The writer must outlive any error: callers whose batch it could not even attempt get that error."""
+        try:
+            self._commit(group)
+        except Exception as exc:
+            self._answer(group, {index: (None, exc) for index in range(len(group))})
 
     def _commit(self, group: list[Job]) -> None:
         outcomes: dict[int, Outcome] = {}
@@ -417,6 +429,10 @@ class WriterThread:
             for index in pending:
                 outcomes[index] = (results[index], None)
             break
+        self._answer(group, outcomes)
+
+    @staticmethod
+    def _answer(group: list[Job], outcomes: dict[int, Outcome]) -> None:
         per_loop: dict[asyncio.AbstractEventLoop, list] = {}
         for index, job in enumerate(group):
             if job.loop is None:

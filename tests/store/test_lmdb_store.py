@@ -9,6 +9,7 @@ import random
 from multiprocessing.context import SpawnContext
 from pathlib import Path
 
+import lmdb
 import pytest
 
 from kato.engine.config import EngineConfig
@@ -282,3 +283,18 @@ def test_a_store_refuses_to_cross_a_fork(store: LmdbStore, store_path: Path) -> 
 def test_reader_check_by_path(store_path: Path) -> None:
     LmdbStore(store_path, map_size=TEST_MAP_SIZE).close()
     assert reader_check(store_path) >= 0
+
+
+def test_a_full_map_fails_that_batch_and_the_writer_lives_on(tmp_path: Path) -> None:
+    store = LmdbStore(tmp_path / "small", map_size=1 << 20)
+    try:
+        rng = random.Random(4)
+        huge = [plan_learn(tuple((f"x{rng.random()}",) for _ in range(20))) for _ in range(3000)]
+        with pytest.raises(lmdb.MapFullError):
+            store.write_sync(NODE, huge)
+        small = plan_learn((("a",), ("b",)))
+        assert store.write_sync(NODE, [small])[0].is_new
+        with store.view(NODE) as view:
+            assert view.pattern_count() == 1 and view.pattern(small.name) is not None
+    finally:
+        store.close()
