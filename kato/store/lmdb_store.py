@@ -23,7 +23,8 @@ from kato.store.environment import DEFAULT_MAP_SIZE, DEFAULT_MAX_READERS, StoreP
 from kato.store.environment import reader_check as _reader_check
 from kato.store.interface import Op, OpResult
 from kato.store.reader import DEFAULT_RECORD_CACHE, NodeCache, NodeReader
-from kato.store.writer import Job, StoreFinalized, WriterThread
+from kato.store.writer import StoreFinalized
+from kato.store.writer_thread import Job, WriterThread
 
 MAX_CACHED_NODES = 4096
 

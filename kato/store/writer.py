@@ -4,19 +4,12 @@ Every increment is read and written inside the write transaction (LMDB's writer 
 processes), so concurrent learners never lose one. The learn itself is decided by the engine's pure `resolve`,
 called here with the record as stored *now*, exactly as the in-memory store does.
 
-One `WriterThread` per process begins every write transaction of the knowledge-base environment: a write
-transaction must stay on the thread that began it, and the event loop must never wait on LMDB's writer lock or an
-fsync. It group-commits: all batches queued when it wakes go into one transaction, so one fsync serves them all.
+The transactions themselves are begun and committed by `kato.store.writer_thread`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import contextlib
 import dataclasses
-import queue
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -43,11 +36,8 @@ from kato.store.codec import (
     encode_symbol,
     encode_vector,
 )
-from kato.store.environment import migrate_environment, open_databases
 from kato.store.interface import ClearNode, FinalizeTraining, Op, OpResult
 from kato.store.reader import Generation, NodeCache, NodeReader
-
-MAX_GROUP = 4096  # batches per transaction; bounds the work one fsync waits for
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +258,10 @@ class NodeWriter:
             self._txn.put(key, encode_pattern(updated, seq), db=patterns_db)
 
     def _clear(self) -> None:
-        """Delete every key under this node's prefix, in every per-node database; other nodes are untouched."""
+        """Delete every key under this node's prefix, in every per-node database; other nodes are untouched.
+
+        The node's record in `nodes` is written again at flush, all zeros but for a fresh version and `cleared_at`,
+        so caches of the old contents can never be taken for the new ones."""
         for spec in layout.DATABASES:
             if not spec.per_node:
                 continue
@@ -283,168 +276,3 @@ class NodeWriter:
         self._dirty_symbols.clear()
         self._affinity.clear()
         self._dirty_affinity.clear()
-
-
-# ---------------------------------------------------------------------------------------------- the writer thread
-Outcome = tuple[list[OpResult] | None, BaseException | None]
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One caller's batch. `loop` is the caller's event loop (its future is an asyncio one), or None for a
-    blocking caller waiting on a `concurrent.futures.Future`."""
-
-    node_id: str
-    ops: tuple[Op | StoreFinalized, ...]
-    future: asyncio.Future[list[OpResult]] | concurrent.futures.Future[list[OpResult]]
-    loop: asyncio.AbstractEventLoop | None = None
-
-
-def _settle(future: asyncio.Future[list[OpResult]] | concurrent.futures.Future[list[OpResult]],
-            outcome: Outcome) -> None:
-    results, error = outcome
-    # A caller may have cancelled meanwhile (a blocking caller's future can be cancelled from any thread).
-    with contextlib.suppress(asyncio.InvalidStateError, concurrent.futures.InvalidStateError):
-        if future.cancelled():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(results)  # type: ignore[arg-type]
-
-
-def _settle_all(items: list[tuple[asyncio.Future[list[OpResult]], Outcome]]) -> None:
-    """Runs on the caller's loop: answer every caller of that loop from one wake-up."""
-    for future, outcome in items:
-        _settle(future, outcome)
-
-
-_STOP = object()
-
-
-class WriterThread:
-    """The process's single writer: migrates, opens the database handles, then commits queued batches in groups.
-
-    A failing batch fails alone: the group's transaction is aborted and re-run without it (batches are pure
-    functions of the stored state, so re-running the others gives the same result), then committed once.
-    """
-
-    def __init__(self, env: lmdb.Environment, name: str = "kato-store-writer") -> None:
-        self._env = env
-        self._queue: queue.SimpleQueue[Job | object] = queue.SimpleQueue()
-        self.transactions = 0  # committed write transactions (groups), for tests and benchmarks
-        self.batches = 0  # batches committed
-        self.dbs: dict[bytes, lmdb._Database] = {}
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
-        self._stopped = False
-        self._gate = threading.Lock()
-        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
-        self._thread.start()
-        self._ready.wait()
-        if self._startup_error is not None:
-            self._thread.join()
-            raise self._startup_error
-
-    def submit(self, job: Job) -> None:
-        with self._gate:  # never behind the stop marker: a job queued after it would wait forever
-            if self._stopped:
-                raise RuntimeError("the store is closed")
-            self._queue.put(job)
-
-    def stop(self) -> None:
-        """Commit what is queued, then end the thread."""
-        with self._gate:
-            if self._stopped:
-                return
-            self._stopped = True
-            self._queue.put(_STOP)
-        self._thread.join()
-
-    def _main(self) -> None:
-        try:
-            migrate_environment(self._env)
-            self.dbs = open_databases(self._env)
-        except BaseException as exc:  # reported to the constructor's caller
-            self._startup_error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        stopping = False
-        while not stopping:
-            group: list[Job] = []
-            item = self._queue.get()
-            while True:
-                if item is _STOP:
-                    stopping = True
-                    break
-                group.append(item)  # type: ignore[arg-type]
-                if len(group) >= MAX_GROUP:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            if group:
-                self._commit_or_fail(group)
-
-    def _commit_or_fail(self, group: list[Job]) -> None:
-        """The writer must outlive any error: callers whose batch it could not even attempt get that error."""
-        try:
-            self._commit(group)
-        except Exception as exc:
-            self._answer(group, {index: (None, exc) for index in range(len(group))})
-
-    def _commit(self, group: list[Job]) -> None:
-        outcomes: dict[int, Outcome] = {}
-        pending = list(range(len(group)))
-        while pending:
-            txn = self._env.begin(write=True)
-            results: dict[int, list[OpResult]] = {}
-            failed = None
-            try:
-                writer = GroupWriter(txn, self.dbs)
-                for index in pending:
-                    job = group[index]
-                    try:
-                        results[index] = writer.run(job.node_id, job.ops)
-                    except Exception as exc:
-                        failed = (index, exc)
-                        break
-                if failed is None:
-                    writer.flush()
-                else:
-                    txn.abort()
-                    outcomes[failed[0]] = (None, failed[1])
-                    pending.remove(failed[0])
-                    continue
-                txn.commit()
-            except Exception as exc:  # the commit itself failed (disk full, map full): nothing of the group holds
-                _abort_quietly(txn)
-                for index in pending:
-                    outcomes[index] = (None, exc)
-                break
-            self.transactions += 1
-            self.batches += len(pending)
-            for index in pending:
-                outcomes[index] = (results[index], None)
-            break
-        self._answer(group, outcomes)
-
-    @staticmethod
-    def _answer(group: list[Job], outcomes: dict[int, Outcome]) -> None:
-        per_loop: dict[asyncio.AbstractEventLoop, list] = {}
-        for index, job in enumerate(group):
-            if job.loop is None:
-                _settle(job.future, outcomes[index])
-            else:
-                per_loop.setdefault(job.loop, []).append((job.future, outcomes[index]))
-        for loop, items in per_loop.items():
-            # A caller whose loop has closed meanwhile must not stop the writer.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle_all, items)
-
-
-def _abort_quietly(txn: lmdb.Transaction) -> None:
-    with contextlib.suppress(lmdb.Error):
-        txn.abort()
