@@ -15,6 +15,10 @@ from typing import Any
 from kato.engine.config import EngineConfig, validate_create
 
 
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
 def default_data_dir() -> Path:
     """Per-user data directory: $XDG_DATA_HOME/kato, else ~/.local/share/kato."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -25,7 +29,7 @@ def default_data_dir() -> Path:
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
-    workers: int = 1
+    workers: int = field(default_factory=default_workers)
     data_dir: Path = field(default_factory=default_data_dir)
     service_name: str = "kato"
     # sessions
@@ -43,6 +47,10 @@ class Settings:
     engine: EngineConfig = field(default_factory=EngineConfig)
     # shutdown
     drain_timeout: float = 10.0
+    # process model: Unix sockets between workers live here (short path: sockets are limited to ~100 bytes)
+    run_dir: Path | None = None
+    # a worker that stops heart-beating this long is killed and restarted
+    worker_timeout: float = 30.0
 
 
 _ENV = {
@@ -59,6 +67,8 @@ _ENV = {
     "KATO_SYNC": ("sync", lambda v: v.lower() in ("1", "true", "yes", "on")),
     "KATO_MAP_SIZE": ("map_size", int),
     "KATO_DRAIN_TIMEOUT": ("drain_timeout", float),
+    "KATO_RUN_DIR": ("run_dir", Path),
+    "KATO_WORKER_TIMEOUT": ("worker_timeout", float),
 }
 
 
@@ -93,3 +103,26 @@ def load_settings(config_path: str | os.PathLike[str] | None = None, **flags: An
     if unknown:
         raise ValueError(f"unknown settings: {sorted(unknown)}")
     return Settings(**values)
+
+
+def to_json(settings: Settings) -> dict[str, Any]:
+    """Settings as plain JSON values, to hand them to a worker process."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if isinstance(value, Path):
+            value = str(value)
+        elif isinstance(value, EngineConfig):
+            value = {g.name: getattr(value, g.name) for g in dataclasses.fields(value)}
+        out[f.name] = value
+    return out
+
+
+def from_json(values: Mapping[str, Any]) -> Settings:
+    data = dict(values)
+    engine = dict(data.pop("engine"))
+    engine["filter_pipeline"] = tuple(engine["filter_pipeline"])
+    for name in ("data_dir", "run_dir"):
+        if data.get(name) is not None:
+            data[name] = Path(data[name])
+    return Settings(engine=EngineConfig(**engine), **data)

@@ -113,10 +113,16 @@ def decode(data: bytes) -> Session:
 class SessionRegistry:
     """The sessions this worker owns, backed by durable snapshots."""
 
-    def __init__(self, snapshots: SessionSnapshots, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        snapshots: SessionSnapshots,
+        clock: Callable[[], float] = time.time,
+        new_id: Callable[[float], str] = new_session_id,
+    ) -> None:
         self._sessions: dict[str, Session] = {}
         self._snapshots = snapshots
         self._clock = clock
+        self._new_id = new_id
         self.created_total = 0
         self.deleted_total = 0
 
@@ -126,7 +132,7 @@ class SessionRegistry:
     def create(self, node_id: str, ttl_seconds: int, metadata: dict[str, Any], config: EngineConfig) -> Session:
         now = self._clock()
         session = Session(
-            session_id=new_session_id(now),
+            session_id=self._new_id(now),
             node_id=node_id,
             created_at=now,
             expires_at=now + ttl_seconds,

@@ -14,6 +14,7 @@ from kato.api.context import CONTEXT, Context
 from kato.api.middleware import errors_and_tracing
 from kato.api.middleware import sessions as session_middleware
 from kato.api.resources import ResourceSampler
+from kato.cluster.routing import OwnerRouter
 from kato.config import Settings
 from kato.sessions import SessionRegistry
 from kato.store.interface import KnowledgeStore, SessionSnapshots
@@ -42,13 +43,17 @@ async def _housekeeping(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(
-    settings: Settings, store: KnowledgeStore, snapshots: SessionSnapshots, worker_id: int = 0
+    settings: Settings,
+    store: KnowledgeStore,
+    snapshots: SessionSnapshots,
+    worker_id: int = 0,
+    router: OwnerRouter | None = None,
 ) -> web.Application:
-    app = web.Application(
-        middlewares=[errors_and_tracing, session_middleware],
-        client_max_size=settings.max_body_bytes,
-    )
-    app[CONTEXT] = Context(settings=settings, store=store, registry=SessionRegistry(snapshots), worker_id=worker_id)
+    """One worker's application; with a `router`, requests about another worker's sessions go to that worker."""
+    middlewares = [errors_and_tracing, *([router.middleware] if router else []), session_middleware]
+    app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
+    registry = SessionRegistry(snapshots, new_id=router.new_session_id) if router else SessionRegistry(snapshots)
+    app[CONTEXT] = Context(settings=settings, store=store, registry=registry, worker_id=worker_id)
     app[monitoring.SAMPLER] = ResourceSampler(settings.data_dir)
     app[monitoring.HISTORY] = deque(maxlen=360)
     for module in (monitoring, sessions, observations, predictions, patterns, events, openapi):

@@ -1,0 +1,43 @@
+"""Which worker owns a session: jump consistent hash of a stable digest of the session id.
+
+Every process computes the same owner for the same id (a digest, never Python's per-process `hash()`), and going
+from N to N+1 workers moves only about 1/(N+1) of the sessions (Lamping and Veach's jump hash).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+_MULTIPLIER = 2862933555777941757
+_MASK = (1 << 64) - 1
+
+
+def jump_hash(key: int, buckets: int) -> int:
+    """The bucket in [0, buckets) of a 64-bit key."""
+    if buckets <= 0:
+        raise ValueError("buckets must be positive")
+    b, j = -1, 0
+    while j < buckets:
+        b = j
+        key = (key * _MULTIPLIER + 1) & _MASK
+        j = int((b + 1) * ((1 << 31) / ((key >> 33) + 1)))
+    return b
+
+
+def session_key(session_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(session_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
+
+
+def owner_of(session_id: str, workers: int) -> int:
+    """The worker slot that owns `session_id` among `workers` slots."""
+    return jump_hash(session_key(session_id), workers)
+
+
+def owned_session_id(slot: int, workers: int, now_ms: int) -> str:
+    """A new id in the reference's format (`session-<uuid4 hex>-<epoch ms>`) that this slot owns, so the worker
+    that creates a session also keeps it; about `workers` draws on average."""
+    while True:
+        candidate = f"session-{uuid.uuid4().hex}-{now_ms}"
+        if workers <= 1 or owner_of(candidate, workers) == slot:
+            return candidate
