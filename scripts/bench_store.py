@@ -11,7 +11,8 @@
 - reads: `pattern(name)` lookups of random names, in a fresh process cache (decode from LMDB) and warm.
 - predict: knowledge base of N patterns of 5 single-symbol events over a vocabulary of 200; state of 3 symbols taken
   from a learned pattern, half the time with one symbol replaced; `predict(stm, EngineConfig(), view)` with the view
-  opened per call (as the API does), against the same calls on the in-memory store.
+  opened per call (as the API does), against the same calls on the in-memory store; also with one learn before
+  every call (each view then sees a new node version).
 
 Each figure is the median over `--repeats` runs (predict: median and p99 over all calls).
 """
@@ -182,6 +183,14 @@ def prediction_bench(n: int, queries: int, root: Path, repeats: int) -> dict[str
         for _ in range(repeats):
             lmdb_times += time_calls(on_lmdb, stms)
             memory_times += time_calls(on_memory, stms)
+        # A learn before every call: each view sees a new node version (caches re-validated, index extended).
+        lmdb_mixed: list[float] = []
+        memory_mixed: list[float] = []
+        for stm, plan in zip(stms, random_plans(len(stms), seed=n + 1), strict=True):
+            store.write_sync(NODE, [plan])
+            memory.learn(plan)
+            lmdb_mixed += time_calls(on_lmdb, [stm])
+            memory_mixed += time_calls(on_memory, [stm])
     finally:
         store.close()
         shutil.rmtree(path, ignore_errors=True)
@@ -195,6 +204,8 @@ def prediction_bench(n: int, queries: int, root: Path, repeats: int) -> dict[str
         "lmdb_p99_ms": p99(lmdb_times) * 1e3,
         "memory_median_ms": statistics.median(memory_times) * 1e3,
         "memory_p99_ms": p99(memory_times) * 1e3,
+        "lmdb_after_learn_ms": statistics.median(lmdb_mixed) * 1e3,
+        "memory_after_learn_ms": statistics.median(memory_mixed) * 1e3,
     }
 
 
@@ -252,6 +263,8 @@ def main(argv: list[str]) -> int:
                 print(f"predict N={n:>7,}: lmdb median {r['lmdb_median_ms']:.2f} ms p99 {r['lmdb_p99_ms']:.2f} ms | "
                       f"memory median {r['memory_median_ms']:.2f} ms p99 {r['memory_p99_ms']:.2f} ms | "
                       f"ratio {r['lmdb_median_ms'] / r['memory_median_ms']:.2f} | populate {r['populate_s']:.1f} s")
+                print(f"    with a learn before each call: lmdb median {r['lmdb_after_learn_ms']:.2f} ms | "
+                      f"memory median {r['memory_after_learn_ms']:.2f} ms")
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0

@@ -1,7 +1,7 @@
 """The read side of the LMDB store: a `NodeView` over one transaction, and the per-process caches behind it.
 
-A prediction looks up thousands of patterns; decoding each from LMDB every time would dominate its cost. Two caches
-make repeated reads as cheap as dict lookups without ever serving a stale value:
+A prediction looks up thousands of patterns; decoding each from LMDB every time would dominate its cost. These
+caches make repeated reads as cheap as dict lookups without ever serving a stale value:
 
 - a `Generation` holds what was decoded at one node *version* (the version changes on every write and never
   repeats). A view whose transaction sees that version may use it blindly; a write starts a new generation, and
@@ -9,6 +9,8 @@ make repeated reads as cheap as dict lookups without ever serving a stale value:
 - `NodeCache.records` survives generations: name -> (stored bytes, seq, record). A new generation re-reads the
   bytes from LMDB (one lookup, no decode) and reuses the record when the bytes are equal; most patterns do not
   change between two writes, so a learn costs the readers one re-validation per pattern, not one decode.
+- the engine's column index (`columnar()`) and the matrix of indexed vectors are kept per node and validated by
+  what makes them change: patterns only grow between two clears, vectors carry their own version.
 """
 
 from __future__ import annotations
