@@ -51,6 +51,8 @@ class Settings:
     run_dir: Path | None = None
     # a worker that stops heart-beating this long is killed and restarted
     worker_timeout: float = 30.0
+    # keep one started, idle interpreter ready to take over a crashed worker's slot at once
+    spare_worker: bool = True
 
 
 _ENV = {

@@ -90,6 +90,11 @@ class OwnerRouter:
             return await handler(request)
         return await self.forward(request, owner)
 
+    @staticmethod
+    def _unavailable(owner: int, request: web.Request, exc: Exception) -> ApiError:
+        log.warning("owner %d unavailable for %s %s: %s", owner, request.method, request.path, exc)
+        return ApiError(503, {"detail": f"Worker {owner} owning this session is restarting"}, {"Retry-After": "1"})
+
     async def forward(self, request: web.Request, owner: int) -> web.Response:
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
@@ -108,12 +113,11 @@ class OwnerRouter:
                         if name.lower() not in _NOT_COPIED_BACK:
                             response.headers.add(name, value)
                     return response
-            except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError, ConnectionResetError) as exc:
-                # The owner is down or restarting. Retry only while nothing can have reached it: a request that
-                # was cut off mid-way is reported, never replayed, so no write is applied twice.
-                never_sent = isinstance(exc, aiohttp.ClientConnectorError)
-                if not never_sent or loop.time() >= deadline:
-                    log.warning("owner %d unavailable for %s %s: %s", owner, request.method, request.path, exc)
-                    raise ApiError(503, {"detail": f"Worker {owner} owning this session is restarting"},
-                                   {"Retry-After": "1"}) from None
+            except aiohttp.ClientConnectorError as exc:
+                # Nothing reached the owner (it is down or restarting): wait for it, briefly.
+                if loop.time() >= deadline:
+                    raise self._unavailable(owner, request, exc) from None
+            except (aiohttp.ClientError, ConnectionError) as exc:
+                # Cut off mid-way: the owner may have applied it. Reported, never replayed, so no write is doubled.
+                raise self._unavailable(owner, request, exc) from None
                 await asyncio.sleep(0.05)

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -34,12 +35,13 @@ FAST_FAILURE_SECONDS = 1.0
 
 @dataclass
 class Worker:
-    slot: int
+    slot: int | None  # None: a warm spare waiting for a slot
     process: subprocess.Popen
     status_fd: int
     started: float
     last_beat: float
     ready: bool = False
+    drained: bool = False
 
     @property
     def pid(self) -> int:
@@ -50,6 +52,7 @@ class Worker:
 class Supervisor:
     settings: Settings
     workers: dict[int, Worker] = field(default_factory=dict)
+    spare: Worker | None = None
     _signals: list[int] = field(default_factory=list)
     _stopping: bool = False
     _announced: bool = False
@@ -146,12 +149,18 @@ class Supervisor:
             if worker is None or not data:
                 continue
             worker.last_beat = now
+            if b"D" in data:
+                worker.drained = True
             if b"R" in data and not worker.ready:
                 worker.ready = True
                 self._failures.pop(worker.slot, None)
                 log.info("worker %d ready (pid %d)", worker.slot, worker.pid)
 
     def reap(self) -> None:
+        if self.spare is not None and self.spare.process.poll() is not None:
+            log.warning("spare worker (pid %d) died with %s", self.spare.pid, self.spare.process.returncode)
+            os.close(self.spare.status_fd)
+            self.spare = None
         for slot, worker in list(self.workers.items()):
             code = worker.process.poll()
             if code is None:
@@ -178,27 +187,35 @@ class Supervisor:
         now = time.monotonic()
         for slot in range(self.settings.workers):
             if slot not in self.workers and now >= self._not_before.get(slot, 0.0):
-                self.spawn(slot)
+                self.assign(self.spare or self.spawn(), slot)
+                self.spare = None
+        if self.spare is None and self.settings.spare_worker and all(w.ready for w in self.workers.values()):
+            self.spare = self.spawn()
 
-    def spawn(self, slot: int) -> Worker:
+    def spawn(self) -> Worker:
+        """A fresh interpreter that imports everything and then waits for a slot."""
         status_r, status_w = os.pipe()
         os.set_blocking(status_r, False)
         listen_fd = self.listener.fileno()
         process = subprocess.Popen(
-            [sys.executable, "-m", "kato.cluster.worker", str(slot), str(self.settings.workers), str(listen_fd),
-             str(status_w)],
+            [sys.executable, "-m", "kato.cluster.worker", str(self.settings.workers), str(listen_fd), str(status_w)],
             stdin=subprocess.PIPE,
             pass_fds=(listen_fd, status_w),
             env={k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS")},
         )
         os.close(status_w)
-        process.stdin.write(json.dumps(to_json(self.settings)).encode())
-        process.stdin.close()
         now = time.monotonic()
-        worker = self.workers[slot] = Worker(slot, process, status_r, now, now)
+        return Worker(None, process, status_r, now, now)
+
+    def assign(self, worker: Worker, slot: int) -> None:
+        assignment = {"slot": slot, "settings": to_json(self.settings)}
+        worker.process.stdin.write(json.dumps(assignment).encode() + b"\n")
+        worker.process.stdin.close()
+        worker.slot = slot
+        worker.started = worker.last_beat = time.monotonic()
+        self.workers[slot] = worker
         self._write_pidfile(worker)
-        log.info("worker %d started (pid %d)", slot, process.pid)
-        return worker
+        log.info("worker %d started (pid %d)", slot, worker.pid)
 
     def announce_ready(self) -> None:
         if self._announced or len(self.workers) < self.settings.workers:
@@ -227,31 +244,54 @@ class Supervisor:
 
     # ------------------------------------------------------------------------------------------------ shutdown
     def stop(self) -> int:
-        """Drain: workers stop accepting, finish in-flight requests within the drain timeout, flush, exit."""
+        """Drain in two phases (see `kato.cluster.worker.serve`): every worker stops accepting and finishes its
+        in-flight requests while the Unix sockets between workers stay up; then all of them close and exit."""
         systemd.notify("STOPPING=1")
-        for worker in self.workers.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(worker.pid, signal.SIGTERM)
+        self.listener.close()  # once the workers close theirs too, new connections are refused, not queued
+        if self.spare is not None:
+            self.spare.process.stdin.close()  # an unassigned spare exits on end of input
+        self._signal_all(signal.SIGUSR1)
+        deadline = time.monotonic() + self.settings.drain_timeout
+        while not self._wait_phase(deadline, lambda: all(w.drained for w in self.workers.values())):
+            pass
+        self._signal_all(signal.SIGTERM)
         deadline = time.monotonic() + self.settings.drain_timeout + 5.0
-        while self.workers and time.monotonic() < deadline:
-            self.sleep(0.1)
-            if any(s in (signal.SIGTERM, signal.SIGINT) for s in self._take_signals()):
-                log.warning("second signal: exiting at once")
-                self._kill_all()
-                break
-            for slot, worker in list(self.workers.items()):
-                if worker.process.poll() is not None:
-                    log.info("worker %d (pid %d) exited with %s", slot, worker.pid, worker.process.returncode)
-                    self._forget(worker)
+        while not self._wait_phase(deadline, lambda: not self.workers):
+            pass
         self._kill_all()
-        self.listener.close()
         if self._own_run_dir:
             with contextlib.suppress(OSError):
                 self.settings.run_dir.rmdir()
         log.info("kato stopped")
         return 0
 
+    def _signal_all(self, signum: int) -> None:
+        for worker in self.workers.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.pid, signum)
+
+    def _wait_phase(self, deadline: float, done: Callable[[], bool]) -> bool:
+        """One turn of a shutdown phase; True when the phase is over (done, timed out, or a second signal)."""
+        if done() or time.monotonic() >= deadline:
+            return True
+        self.sleep(0.05)
+        if any(s in (signal.SIGTERM, signal.SIGINT) for s in self._take_signals()):
+            log.warning("second signal: exiting at once")
+            self._kill_all()
+            return True
+        for slot, worker in list(self.workers.items()):
+            if worker.process.poll() is not None:
+                log.info("worker %d (pid %d) exited with %s", slot, worker.pid, worker.process.returncode)
+                self._forget(worker)
+        return False
+
     def _kill_all(self) -> None:
+        if self.spare is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self.spare.process.kill()
+            self.spare.process.wait()
+            os.close(self.spare.status_fd)
+            self.spare = None
         for worker in list(self.workers.values()):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(worker.pid, signal.SIGKILL)

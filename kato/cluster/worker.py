@@ -1,8 +1,8 @@
 """One worker process: its own event loop, store handles and sessions; started by the supervisor.
 
-Run as `python -m kato.cluster.worker SLOT WORKERS LISTEN_FD STATUS_FD` with the settings as JSON on stdin. It
-serves the shared public socket and its own Unix socket (requests forwarded by other workers), reports "ready"
-and then a heartbeat on STATUS_FD, and drains and exits 0 on SIGTERM or SIGINT.
+Run as `python -m kato.cluster.worker WORKERS LISTEN_FD STATUS_FD`; the slot and the settings arrive later on
+stdin. It serves the shared public socket and its own Unix socket (requests forwarded by other workers), reports
+"ready" and then a heartbeat on STATUS_FD, and drains and exits 0 on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import uvloop
 from aiohttp import web
 
 from kato.api.app import create_app
+from kato.api.context import CONTEXT
 from kato.cluster.routing import OwnerRouter, socket_path
 from kato.config import Settings, from_json
 from kato.server import open_backend
@@ -40,17 +41,33 @@ async def _heartbeat(status_fd: int) -> None:
 
 async def serve(app: web.Application, settings: Settings, listener: socket.socket, unix_path: Path,
                 status_fd: int) -> None:
-    """Serve until SIGTERM/SIGINT, then drain: stop accepting, let in-flight requests finish (bounded by the
-    drain timeout), run the cleanups (the store's writer flushes), return."""
+    """Serve until told to stop, in two phases so that no accepted request is cut off:
+
+    SIGUSR1 (from the supervisor) stops accepting public connections, waits for this worker's in-flight requests
+    and reports "drained"; the Unix socket stays open, because another worker may still be forwarding a request it
+    accepted earlier. SIGTERM (or SIGINT) then closes everything: in-flight requests get the drain timeout, the
+    cleanups run (the store's writer flushes) and the worker exits.
+    """
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.drain_timeout)
     await runner.setup()
-    for site in (web.SockSite(runner, listener), web.UnixSite(runner, str(unix_path))):
+    public = web.SockSite(runner, listener)
+    for site in (public, web.UnixSite(runner, str(unix_path))):
         await site.start()
     os.write(status_fd, b"R")  # only now: both sockets accept
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    stats = app[CONTEXT].stats
+
+    async def drain() -> None:
+        await public.stop()
+        while stats.in_flight:
+            await asyncio.sleep(0.02)
+        os.write(status_fd, b"D")
+
+    draining: list[asyncio.Task] = []
+    loop.add_signal_handler(signal.SIGUSR1, lambda: draining or draining.append(asyncio.create_task(drain())))
     beat = asyncio.create_task(_heartbeat(status_fd))
     try:
         await stop.wait()
@@ -73,8 +90,18 @@ def build(settings: Settings, slot: int, workers: int) -> tuple[web.Application,
 
 
 def main(argv: list[str]) -> int:
-    slot, workers, listen_fd, status_fd = (int(a) for a in argv[:4])
-    settings = from_json(json.loads(sys.stdin.read()))
+    """Import everything, then wait for an assignment (one JSON line on stdin: slot and settings).
+
+    The wait is what makes a warm spare: the supervisor keeps one such process ready, so a crashed worker's slot is
+    served again in the time it takes to open the store, not to start an interpreter and import numpy.
+    """
+    workers, listen_fd, status_fd = (int(a) for a in argv[:3])
+    line = sys.stdin.readline()
+    if not line:
+        return 0  # the supervisor went away before assigning a slot
+    assignment = json.loads(line)
+    slot = assignment["slot"]
+    settings = from_json(assignment["settings"])
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s worker-{slot} %(name)s %(levelname)s %(message)s")
     os.set_blocking(status_fd, False)
     listener = socket.socket(fileno=listen_fd)

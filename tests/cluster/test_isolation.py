@@ -1,0 +1,118 @@
+"""The five session-isolation scenarios of ../shared/seeds/, against real worker processes (1 and 3 workers).
+
+In the reference, sessions of one node shared a processor's STM and overwrote each other; here each session has
+one owner and no state is shared, whichever worker a request lands on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+
+
+async def create(http: aiohttp.ClientSession, node: str) -> str:
+    async with http.post("/sessions", json={"node_id": node}) as response:
+        assert response.status == 200
+        return (await response.json())["session_id"]
+
+
+async def observe(http: aiohttp.ClientSession, sid: str, *strings: str) -> None:
+    async with http.post(f"/sessions/{sid}/observe", json={"strings": list(strings)}) as response:
+        assert response.status == 200, await response.text()
+
+
+async def stm(http: aiohttp.ClientSession, sid: str) -> list[list[str]]:
+    async with http.get(f"/sessions/{sid}/stm") as response:
+        assert response.status == 200
+        return (await response.json())["stm"]
+
+
+def client(url: str) -> aiohttp.ClientSession:
+    # Many connections, so requests land on every worker (the kernel spreads accepted connections).
+    return aiohttp.ClientSession(url, connector=aiohttp.TCPConnector(limit=64, force_close=True))
+
+
+def test_stm_isolation_different_node_ids(cluster) -> None:
+    async def scenario() -> None:
+        async with client(cluster.url) as http:
+            a, b = await create(http, "node-1"), await create(http, "node-2")
+            await observe(http, a, "hello")
+            await observe(http, b, "foo")
+            await observe(http, a, "world")
+            await observe(http, b, "bar")
+            assert await stm(http, a) == [["hello"], ["world"]]
+            assert await stm(http, b) == [["foo"], ["bar"]]
+
+    asyncio.run(scenario())
+
+
+def test_stm_isolation_same_node_id(cluster) -> None:
+    async def scenario() -> None:
+        async with client(cluster.url) as http:
+            a, b = await create(http, "shared"), await create(http, "shared")
+            await observe(http, a, "hello")
+            await observe(http, b, "foo")
+            await observe(http, a, "world")
+            await observe(http, b, "bar")
+            assert await stm(http, a) == [["hello"], ["world"]]
+            assert await stm(http, b) == [["foo"], ["bar"]]
+
+    asyncio.run(scenario())
+
+
+def test_stm_isolation_concurrent_same_node(cluster) -> None:
+    async def scenario() -> None:
+        async with client(cluster.url) as http:
+            sessions = await asyncio.gather(*(create(http, "busy") for _ in range(50)))
+
+            async def feed(n: int, sid: str) -> None:
+                for i in range(20):
+                    await observe(http, sid, f"s{n}-e{i}")
+
+            await asyncio.gather(*(feed(n, sid) for n, sid in enumerate(sessions)))
+            results = await asyncio.gather(*(stm(http, sid) for sid in sessions))
+            for n, events in enumerate(results):
+                assert events == [[f"s{n}-e{i}"] for i in range(20)]
+
+    asyncio.run(scenario())
+
+
+def test_get_or_create_session_isolation(cluster) -> None:
+    async def scenario() -> None:
+        async with client(cluster.url) as http:
+            first = await create(http, "goc")
+            async with http.get(f"/sessions/{first}") as response:  # "get": the same session comes back
+                assert response.status == 200 and (await response.json())["session_id"] == first
+            await observe(http, first, "mine")
+            second = await create(http, "goc")  # "create": another session, its own STM
+            assert second != first
+            await observe(http, second, "yours")
+            async with http.get(f"/sessions/{first}") as response:
+                assert (await response.json())["session_id"] == first
+            await observe(http, first, "again")
+            assert await stm(http, first) == [["mine"], ["again"]]
+            assert await stm(http, second) == [["yours"]]
+
+    asyncio.run(scenario())
+
+
+def test_stm_isolation_after_learn(cluster) -> None:
+    async def scenario() -> None:
+        async with client(cluster.url) as http:
+            a, b = await create(http, "learner"), await create(http, "learner")
+            await observe(http, a, "x")
+            await observe(http, a, "y")
+            await observe(http, b, "keep")
+            async with http.post(f"/sessions/{a}/learn") as response:
+                assert (await response.json())["pattern_name"].startswith("PTRN|")
+            assert await stm(http, a) == []
+            assert await stm(http, b) == [["keep"]]
+            await observe(http, b, "x")
+            await observe(http, b, "y")
+            async with http.get(f"/sessions/{b}/predictions") as response:
+                names = [p["name"] for p in (await response.json())["predictions"]]
+            assert names  # b sees the pattern a learned (shared knowledge), never a's STM
+            assert await stm(http, b) == [["keep"], ["x"], ["y"]]
+
+    asyncio.run(scenario())

@@ -1,0 +1,48 @@
+"""The hash ring: stable, balanced, and minimal movement when a worker is added."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+from kato.cluster.ring import jump_hash, owned_session_id, owner_of
+
+IDS = [f"session-{i:032x}-{1700000000000 + i}" for i in range(20000)]
+
+
+def test_owner_is_in_range_and_balanced() -> None:
+    for workers in (1, 2, 3, 8):
+        counts = Counter(owner_of(sid, workers) for sid in IDS)
+        assert set(counts) == set(range(workers))
+        assert max(counts.values()) < 1.1 * len(IDS) / workers
+
+
+def test_adding_a_worker_moves_about_one_in_n_plus_one() -> None:
+    for workers in (1, 2, 3, 7):
+        moved = sum(owner_of(sid, workers) != owner_of(sid, workers + 1) for sid in IDS)
+        expected = len(IDS) / (workers + 1)
+        assert 0.9 * expected < moved < 1.1 * expected
+        # and every moved session goes to the new slot
+        assert all(owner_of(s, workers + 1) == workers for s in IDS if owner_of(s, workers) != owner_of(s, workers + 1))
+
+
+def test_owner_is_the_same_in_every_process_and_hash_seed() -> None:
+    code = "from kato.cluster.ring import owner_of; print([owner_of(f's{i}', 5) for i in range(50)])"
+    root = Path(__file__).resolve().parents[2]
+    outputs = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       env=dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(root))).stdout
+        for seed in ("0", "1", "2")
+    }
+    assert outputs == {str([owner_of(f"s{i}", 5) for i in range(50)]) + "\n"}
+
+
+def test_jump_hash_known_values_and_owned_ids() -> None:
+    assert [jump_hash(k, 10) for k in (0, 1, 2**63)] == [jump_hash(k, 10) for k in (0, 1, 2**63)]
+    assert jump_hash(123456789, 1) == 0
+    for slot in range(4):
+        sid = owned_session_id(slot, 4, 1700000000000)
+        assert owner_of(sid, 4) == slot and sid.startswith("session-") and sid.endswith("-1700000000000")
