@@ -59,6 +59,7 @@ class Supervisor:
     _failures: dict[int, int] = field(default_factory=dict)
     _not_before: dict[int, float] = field(default_factory=dict)
     _own_run_dir: bool = False
+    _spare_not_before: float = 0.0
 
     # ------------------------------------------------------------------------------------------------ lifecycle
     def run(self) -> int:
@@ -161,6 +162,7 @@ class Supervisor:
             log.warning("spare worker (pid %d) died with %s", self.spare.pid, self.spare.process.returncode)
             os.close(self.spare.status_fd)
             self.spare = None
+            self._spare_not_before = time.monotonic() + 5.0  # whatever killed it would kill the next one too
         for slot, worker in list(self.workers.items()):
             code = worker.process.poll()
             if code is None:
@@ -189,7 +191,8 @@ class Supervisor:
             if slot not in self.workers and now >= self._not_before.get(slot, 0.0):
                 self.assign(self.spare or self.spawn(), slot)
                 self.spare = None
-        if self.spare is None and self.settings.spare_worker and all(w.ready for w in self.workers.values()):
+        serving = len(self.workers) == self.settings.workers and all(w.ready for w in self.workers.values())
+        if self.spare is None and self.settings.spare_worker and serving and now >= self._spare_not_before:
             self.spare = self.spawn()
 
     def spawn(self) -> Worker:
