@@ -328,6 +328,7 @@ def _growth(t: Sequence[float], values: Sequence[float]) -> dict[str, float | in
     slope = None
     if len(values) >= 2 and t[-1] > t[0]:
         slope = round(float(np.polyfit(np.asarray(t), np.asarray(values, dtype=np.float64), 1)[0]) * 60.0, 3)
+        slope += 0.0  # no "-0.0" for a flat series
     return {"first": values[0], "last": values[-1], "growth": values[-1] - values[0], "slope_per_minute": slope}
 
 
@@ -718,6 +719,8 @@ def load_pyplot() -> Any:
 def plot(report: dict[str, Any], path: str) -> None:
     """Latency percentiles and throughput per second; a second panel with RSS and fds when sampled."""
     plt = load_pyplot()
+    from matplotlib.ticker import ScalarFormatter
+
     timeline = report["timeline"]
     processes = report.get("processes")
     panels = 2 if processes else 1
@@ -728,6 +731,7 @@ def plot(report: dict[str, Any], path: str) -> None:
         ax.plot(t, [np.nan if e[key] is None else e[key] for e in timeline], style, label=key.replace("_ms", ""))
     ax.set_ylabel("latency per second window (ms)")
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(ScalarFormatter())
     ax.grid(True, which="both", alpha=0.3)
     rate = ax.twinx()
     rate.plot(t, [e["requests_per_second"] for e in timeline], color="grey", alpha=0.5, label="req/s")
@@ -746,6 +750,9 @@ def plot(report: dict[str, Any], path: str) -> None:
         fds.plot(pt, [s["open_fds"] for s in processes["timeline"]], color="tab:red", label="open fds")
         fds.set_ylabel("open fds")
         low.grid(True, alpha=0.3)
+        lines, labels = low.get_legend_handles_labels()
+        more, more_labels = fds.get_legend_handles_labels()
+        low.legend(lines + more, labels + more_labels, loc="upper left", fontsize="small")
     axes[-1][0].set_xlabel("seconds since the start of the run")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
