@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.ops.processes import ROOT, KatoProcess, http, running_kato
+from tests.ops.processes import ROOT, KatoProcess, free_port, http, running_kato
 
 SCRIPT = ROOT / "scripts" / "loadtest.py"
 PERCENTILE_KEYS = {"p50_ms", "p90_ms", "p99_ms", "max_ms", "mean_ms"}
@@ -158,3 +158,9 @@ def test_server_processes_are_recognised_by_their_command_line() -> None:
     assert loadtest.is_kato_server(["/opt/kato/.venv/bin/python", "/opt/kato/.venv/bin/kato", "serve"])
     assert loadtest.is_kato_server([sys.executable, "-m", "kato.cli", "serve", "--workers", "2"])
     assert not loadtest.is_kato_server([sys.executable, "scripts/loadtest.py", "--url", "http://kato:8000"])
+
+
+def test_an_unreachable_server_is_a_clear_failure_not_a_traceback() -> None:
+    result = run_loadtest("--url", f"http://127.0.0.1:{free_port()}", "--requests", "10", "--quiet")
+    assert result.returncode == 1
+    assert "setup failed" in result.stderr and "Traceback" not in result.stderr
