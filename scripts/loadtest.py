@@ -318,6 +318,7 @@ class ProcessSeries:
     cmdline: str
     t: list[float] = field(default_factory=list)
     rss: list[int] = field(default_factory=list)
+    anon: list[int] = field(default_factory=list)
     fds: list[int] = field(default_factory=list)
 
 
@@ -332,9 +333,18 @@ def _growth(t: Sequence[float], values: Sequence[float]) -> dict[str, float | in
     return {"first": values[0], "last": values[-1], "growth": values[-1] - values[0], "slope_per_minute": slope}
 
 
+def _anon_rss(pid: int) -> int | None:
+    """Resident anonymous memory (heap, stacks) in bytes. RSS also counts the pages of the memory-mapped LMDB
+    files that a process touched, which grow with the store and are page cache, not a leak; a leak shows here."""
+    for line in (_read(f"/proc/{pid}/status") or "").splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
 class ProcessSampler:
-    """RSS and open descriptors of the server's processes, re-discovered at every sample so a restarted worker
-    shows up as a new series rather than hiding a leak behind a reset."""
+    """RSS, anonymous RSS and open descriptors of the server's processes, re-discovered at every sample so a
+    restarted worker shows up as a new series rather than hiding a leak behind a reset."""
 
     def __init__(self, url: str, pids: Sequence[int] | None, started: float) -> None:
         self.url, self.pids, self.started = url, pids, started
@@ -346,14 +356,15 @@ class ProcessSampler:
     def sample(self) -> None:
         pids, self.method = find_server_processes(self.url, self.pids)
         t = round(time.monotonic() - self.started, 3)
-        rss_total = fds_total = alive = 0
+        rss_total = anon_total = fds_total = alive = 0
         for pid in sorted(pids):
             statm = _read(f"/proc/{pid}/statm")
+            anon = _anon_rss(pid)
             try:
                 fds = len(os.listdir(f"/proc/{pid}/fd"))
             except OSError:
                 continue
-            if not statm:
+            if not statm or anon is None:
                 continue
             rss = int(statm.split()[1]) * self.page
             series = self.series.get(pid)
@@ -361,11 +372,14 @@ class ProcessSampler:
                 series = self.series[pid] = ProcessSeries(pid, " ".join(_cmdline(pid))[:120])
             series.t.append(t)
             series.rss.append(rss)
+            series.anon.append(anon)
             series.fds.append(fds)
             rss_total += rss
+            anon_total += anon
             fds_total += fds
             alive += 1
-        self.totals.append({"t": t, "processes": alive, "rss_bytes": rss_total, "open_fds": fds_total})
+        self.totals.append({"t": t, "processes": alive, "rss_bytes": rss_total, "rss_anon_bytes": anon_total,
+                            "open_fds": fds_total})
 
     def report(self, interval: float) -> dict[str, Any]:
         t = [s["t"] for s in self.totals]
@@ -373,11 +387,12 @@ class ProcessSampler:
             "found_by": self.method,
             "interval_seconds": interval,
             "samples": len(self.totals),
-            "total": {"rss_bytes": _growth(t, [s["rss_bytes"] for s in self.totals]),
-                      "open_fds": _growth(t, [s["open_fds"] for s in self.totals])},
+            "total": {key: _growth(t, [s[key] for s in self.totals])
+                      for key in ("rss_bytes", "rss_anon_bytes", "open_fds")},
             "per_process": [
                 {"pid": s.pid, "cmdline": s.cmdline, "first_seen": s.t[0], "last_seen": s.t[-1], "samples": len(s.t),
-                 "rss_bytes": _growth(s.t, s.rss), "open_fds": _growth(s.t, s.fds)}
+                 "rss_bytes": _growth(s.t, s.rss), "rss_anon_bytes": _growth(s.t, s.anon),
+                 "open_fds": _growth(s.t, s.fds)}
                 for s in self.series.values()
             ],
             "timeline": self.totals,
@@ -686,20 +701,23 @@ def format_table(report: dict[str, Any]) -> str:
     lines += ["", "errors by status: " + (", ".join(f"{k}: {v}" for k, v in by_status.items()) or "none")]
     processes = report.get("processes")
     if processes:
-        rss, fds = processes["total"]["rss_bytes"], processes["total"]["open_fds"]
+        total = processes["total"]
+        rss, anon, fds = total["rss_bytes"], total["rss_anon_bytes"], total["open_fds"]
         lines += [
             "",
             f"server processes ({processes['found_by']}; {processes['samples']} samples every "
             f"{processes['interval_seconds']:g} s):",
             f"  total rss {_mib(rss['first'])} -> {_mib(rss['last'])} "
             f"(growth {_mib(rss['growth'])}, {_mib(rss['slope_per_minute'])}/min); "
-            f"fds {fds['first']} -> {fds['last']} (growth {fds['growth']}, {fds['slope_per_minute']}/min)",
+            f"anonymous {_mib(anon['first'])} -> {_mib(anon['last'])} "
+            f"(growth {_mib(anon['growth'])}, {_mib(anon['slope_per_minute'])}/min)",
+            f"  total fds {fds['first']} -> {fds['last']} (growth {fds['growth']}, {fds['slope_per_minute']}/min)",
         ]
         for proc in processes["per_process"]:
-            prss, pfds = proc["rss_bytes"], proc["open_fds"]
-            lines.append(f"  pid {proc['pid']:>7}: rss {_mib(prss['first'])} -> {_mib(prss['last'])} "
-                         f"({_mib(prss['slope_per_minute'])}/min), fds {pfds['first']} -> {pfds['last']}  "
-                         f"{proc['cmdline'][:60]}")
+            prss, panon, pfds = proc["rss_bytes"], proc["rss_anon_bytes"], proc["open_fds"]
+            lines.append(f"  pid {proc['pid']:>7}: rss {_mib(prss['first'])} -> {_mib(prss['last'])}, anonymous "
+                         f"{_mib(panon['first'])} -> {_mib(panon['last'])} ({_mib(panon['slope_per_minute'])}/min), "
+                         f"fds {pfds['first']} -> {pfds['last']}  {proc['cmdline'][:50]}")
     return "\n".join(lines)
 
 
@@ -745,6 +763,8 @@ def plot(report: dict[str, Any], path: str) -> None:
         low = axes[1][0]
         pt = [s["t"] for s in processes["timeline"]]
         low.plot(pt, [s["rss_bytes"] / 2**20 for s in processes["timeline"]], label="rss (MiB)")
+        low.plot(pt, [s.get("rss_anon_bytes", 0) / 2**20 for s in processes["timeline"]], "--",
+                 label="anonymous rss (MiB)")
         low.set_ylabel("server rss (MiB)")
         fds = low.twinx()
         fds.plot(pt, [s["open_fds"] for s in processes["timeline"]], color="tab:red", label="open fds")

@@ -89,10 +89,11 @@ def test_request_count_run_with_its_own_mix_samples_the_server_processes(tmp_pat
         pids = {proc["pid"] for proc in processes["per_process"]}
         assert kato.process.pid in pids and len(pids) >= 3  # the supervisor and both workers
         assert processes["samples"] >= 2
-        for key in ("rss_bytes", "open_fds"):
+        for key in ("rss_bytes", "rss_anon_bytes", "open_fds"):
             growth = processes["total"][key]
             assert growth["first"] > 0 and growth["last"] > 0
             assert growth["growth"] == growth["last"] - growth["first"]
+        assert processes["total"]["rss_anon_bytes"]["last"] < processes["total"]["rss_bytes"]["last"]
         assert "server processes (listener on port" in result.stdout
 
 
