@@ -28,6 +28,11 @@ NODES = [f"node-{name}" for name in ("amber", "basil", "cedar", "delta", "ember"
                                       "indigo", "juniper", "kelp", "lumen")]
 
 
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("haproxy", path=SBIN) or shutil.which("nginx", path=SBIN)),
+    reason="neither haproxy nor nginx is installed: the load balancer examples are not exercised")
+
+
 def tool(name: str) -> str:
     found = shutil.which(name, path=SBIN)
     if found is None:
@@ -152,7 +157,9 @@ def placement(lb: str, hosts: list[KatoProcess], *, header: bool) -> dict[str, i
 
 
 def test_haproxy_keeps_each_node_on_one_host_by_header_by_body_and_by_learned_session(
-        hosts: list[KatoProcess], tmp_path: Path) -> None:
+        tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    tool("haproxy")
+    hosts = request.getfixturevalue("hosts")  # started only when the balancer exists
     with haproxy(tmp_path / "haproxy", hosts) as lb:
         by_header = placement(lb, hosts, header=True)
         assert set(by_header.values()) == {0, 1}, "the nodes should spread over both hosts"
@@ -169,7 +176,9 @@ def test_haproxy_keeps_each_node_on_one_host_by_header_by_body_and_by_learned_se
         assert all(http("GET", f"{lb}/health")[0] == 200 for _ in range(4))
 
 
-def test_nginx_keeps_each_node_on_one_host_by_header_and_query(hosts: list[KatoProcess], tmp_path: Path) -> None:
+def test_nginx_keeps_each_node_on_one_host_by_header_and_query(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    tool("nginx")
+    hosts = request.getfixturevalue("hosts")
     with nginx(tmp_path / "nginx", hosts) as lb:
         where = placement(lb, hosts, header=True)
         assert set(where.values()) == {0, 1}, "the nodes should spread over both hosts"
@@ -182,6 +191,7 @@ def test_nginx_keeps_each_node_on_one_host_by_header_and_query(hosts: list[KatoP
 
 
 def test_haproxy_health_check_takes_a_dead_host_out(tmp_path: Path) -> None:
+    tool("haproxy")
     with running_kato(tmp_path / "a") as first, running_kato(tmp_path / "b") as second:
         pair = [first, second]
         with haproxy(tmp_path / "haproxy", pair) as lb:
