@@ -13,7 +13,6 @@ import struct
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from kato import jsonio
@@ -22,16 +21,33 @@ from kato.engine.state import Percept, SessionState
 from kato.store.interface import SessionSnapshots
 
 
-@dataclass(slots=True, eq=False)
 class Session:
-    session_id: str
-    node_id: str
-    created_at: float
-    expires_at: float
-    ttl_seconds: int
-    metadata: dict[str, Any]
-    state: SessionState
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    """One session as its owner holds it. Assigning `state` drops the cached snapshot body, so a request that
+    only slides the expiry re-writes 8 bytes of header plus the cached body instead of re-encoding the STM."""
+
+    __slots__ = ("_body", "_state", "created_at", "expires_at", "lock", "metadata", "node_id", "session_id",
+                 "ttl_seconds")
+
+    def __init__(self, session_id: str, node_id: str, created_at: float, expires_at: float, ttl_seconds: int,
+                 metadata: dict[str, Any], state: SessionState) -> None:
+        self.session_id = session_id
+        self.node_id = node_id
+        self.created_at = created_at
+        self.expires_at = expires_at
+        self.ttl_seconds = ttl_seconds
+        self.metadata = metadata
+        self._state = state
+        self._body: bytes | None = None
+        self.lock = asyncio.Lock()
+
+    @property
+    def state(self) -> SessionState:
+        return self._state
+
+    @state.setter
+    def state(self, state: SessionState) -> None:
+        self._state = state
+        self._body = None
 
     def alive(self, now: float) -> bool:
         return self.expires_at > now
@@ -56,6 +72,14 @@ def expires_of(data: bytes) -> float:
 
 
 def encode(session: Session) -> bytes:
+    """The snapshot: expiry (fixed 8 bytes, readable without decoding) + the JSON body, cached per state."""
+    body = session._body
+    if body is None:
+        body = session._body = _encode_body(session)
+    return _EXPIRY.pack(session.expires_at) + body
+
+
+def _encode_body(session: Session) -> bytes:
     state = session.state
     percept = None
     if state.percept is not None:
@@ -64,7 +88,7 @@ def encode(session: Session) -> bytes:
             "vectors": state.percept.vectors,
             "metadata": state.percept.metadata,
         }
-    return _EXPIRY.pack(session.expires_at) + jsonio.dumps({
+    return jsonio.dumps({
         "v": 1,
         "session_id": session.session_id,
         "node_id": session.node_id,

@@ -56,7 +56,7 @@ def create_app(
     app[CONTEXT] = Context(settings=settings, store=store, registry=registry, worker_id=worker_id)
     app[monitoring.SAMPLER] = ResourceSampler(settings.data_dir)
     app[monitoring.HISTORY] = deque(maxlen=360)
-    for module in (monitoring, sessions, observations, predictions, patterns, events, openapi):
+    for module in (observations, predictions, sessions, patterns, monitoring, events, openapi):  # hot routes first
         app.router.add_routes(module.routes)
     app.cleanup_ctx.append(_housekeeping)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -30,6 +31,8 @@ class Context:
     stats: RequestStats = field(default_factory=RequestStats)
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
     worker_id: int = 0
+    # Counters of the process model (forwarded requests, handed-off connections), filled in by the worker.
+    routing_stats: Callable[[], dict[str, int]] | None = None
 
     def uptime(self) -> float:
         return time.time() - self.started_at

@@ -4,6 +4,7 @@ no Redis streams. Keys follow the reference so dashboards keep working; values n
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from typing import Any
@@ -58,6 +59,8 @@ def _worker_info(ctx: Context) -> dict[str, Any]:
         "eviction_ttl_seconds": 0,
         "processors": [{
             "processor_id": f"worker-{ctx.worker_id}",
+            "pid": os.getpid(),
+            "routing": ctx.routing_stats() if ctx.routing_stats else {},
             "node_id": None,
             "created_at": iso_offset(ctx.started_at),
             "last_accessed": iso_offset(time.time()),

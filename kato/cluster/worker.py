@@ -23,12 +23,14 @@ from aiohttp import web
 
 from kato.api.app import create_app
 from kato.api.context import CONTEXT
+from kato.cluster.handoff import Handoff, PeekingProtocol
 from kato.cluster.routing import OwnerRouter, socket_path
 from kato.config import Settings, from_json
 from kato.server import open_backend
 
 log = logging.getLogger("kato.worker")
 HEARTBEAT_SECONDS = 1.0
+ROUTER = web.AppKey("router", OwnerRouter)
 
 
 async def _heartbeat(status_fd: int) -> None:
@@ -50,18 +52,30 @@ async def serve(app: web.Application, settings: Settings, listener: socket.socke
     """
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.drain_timeout)
     await runner.setup()
-    public = web.SockSite(runner, listener)
-    for site in (public, web.UnixSite(runner, str(unix_path))):
-        await site.start()
-    os.write(status_fd, b"R")  # only now: both sockets accept
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    router = app[ROUTER]
+    handler_factory = runner.server
+    handoff = Handoff(settings.run_dir, router.slot, handler_factory)
+    handoff.start(loop)
+    app[CONTEXT].routing_stats = lambda: {
+        "forwarded": router.forwarded, "handed_off": handoff.sent, "adopted": handoff.adopted,
+    }
+
+    def public_protocol() -> asyncio.Protocol:
+        if router.workers <= 1:
+            return handler_factory()
+        return PeekingProtocol(handler_factory, router.owner, router.slot, handoff.send)
+
+    public = await loop.create_server(public_protocol, sock=listener, backlog=2048)
+    await web.UnixSite(runner, str(unix_path)).start()
+    os.write(status_fd, b"R")  # only now: every socket accepts
+    stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     stats = app[CONTEXT].stats
 
     async def drain() -> None:
-        await public.stop()
+        public.close()
         while stats.in_flight:
             await asyncio.sleep(0.02)
         os.write(status_fd, b"D")
@@ -73,6 +87,8 @@ async def serve(app: web.Application, settings: Settings, listener: socket.socke
         await stop.wait()
     finally:
         beat.cancel()
+        public.close()
+        handoff.close(loop)
         await runner.cleanup()
 
 
@@ -80,6 +96,7 @@ def build(settings: Settings, slot: int, workers: int) -> tuple[web.Application,
     store, snapshots, close = open_backend(settings)
     router = OwnerRouter(slot=slot, workers=workers, run_dir=settings.run_dir)
     app = create_app(settings, store, snapshots, worker_id=slot, router=router)
+    app[ROUTER] = router
 
     async def close_router(app: web.Application) -> AsyncIterator[None]:
         yield

@@ -116,3 +116,29 @@ def test_stm_isolation_after_learn(cluster) -> None:
             assert await stm(http, b) == [["keep"], ["x"], ["y"]]
 
     asyncio.run(scenario())
+
+
+def test_connections_are_handed_to_the_owner(cluster) -> None:
+    """With several workers, a new connection whose first request is about another worker's session is passed to
+    that worker (SCM_RIGHTS) rather than forwarded request by request."""
+
+    async def scenario() -> list[dict]:
+        async with client(cluster.url) as http:
+            sessions = [await create(http, "handoff") for _ in range(12)]
+            for sid in sessions:
+                await observe(http, sid, "a")
+            seen: dict[str, dict] = {}
+            for _ in range(200):
+                if len(seen) == cluster.workers:
+                    break
+                async with http.get("/status") as response:
+                    worker = (await response.json())["processors"]["processors"][0]
+                    seen[worker["processor_id"]] = worker["routing"]
+            return list(seen.values())
+
+    stats = asyncio.run(scenario())
+    if cluster.workers == 1:
+        assert stats == [{"forwarded": 0, "handed_off": 0, "adopted": 0}]
+    else:
+        assert len(stats) == cluster.workers
+        assert sum(s["adopted"] for s in stats) == sum(s["handed_off"] for s in stats) > 0

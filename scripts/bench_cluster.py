@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""Cluster throughput (issue 6): requests/s of a request mix at a given concurrency, against 1 and 2 workers, and
+the cost of forwarding a request to its session's owner.
+
+Load comes from wrk (Debian package `wrk`) with a Lua script, so the client does not eat the server's CPU the way a
+Python client would. Each configuration starts its own `kato serve` on a free port with a fresh data directory.
+
+    python3 scripts/bench_cluster.py                         # mix and observe-only, 1 and 2 workers, 10 s each
+    python3 scripts/bench_cluster.py --workers 2 --duration 30 --mix observe=100
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+MIX = {"observe": 60, "learn": 10, "predictions": 20, "stm": 5, "clear-stm": 5}
+
+LUA = r"""
+local sessions = {}
+local weights = {}
+local ops = {}
+local total = 0
+local counter = 0
+
+function init(args)
+  for sid in string.gmatch(args[1], "[^,]+") do table.insert(sessions, sid) end
+  for spec in string.gmatch(args[2], "[^,]+") do
+    local name, weight = string.match(spec, "([%w%-]+)=(%d+)")
+    total = total + tonumber(weight)
+    table.insert(ops, name); table.insert(weights, total)
+  end
+  math.randomseed(os.time() + tonumber(args[3]))
+end
+
+function request()
+  counter = counter + 1
+  local sid = sessions[math.random(#sessions)]
+  local pick = math.random(total)
+  local op = ops[#ops]
+  for i, limit in ipairs(weights) do if pick <= limit then op = ops[i]; break end end
+  local base = "/sessions/" .. sid
+  if op == "observe" then
+    local body = '{"strings":["s' .. math.random(200) .. '"]}'
+    return wrk.format("POST", base .. "/observe", {["Content-Type"] = "application/json"}, body)
+  elseif op == "learn" then return wrk.format("POST", base .. "/learn")
+  elseif op == "predictions" then return wrk.format("GET", base .. "/predictions")
+  elseif op == "stm" then return wrk.format("GET", base .. "/stm")
+  else return wrk.format("POST", base .. "/clear-stm") end
+end
+
+function done(summary, latency, requests)
+  io.write(string.format("JSON {\"requests\":%d,\"duration_us\":%d,\"p50_us\":%d,\"p99_us\":%d," ..
+    "\"connect_errors\":%d,\"read_errors\":%d,\"status_errors\":%d,\"timeouts\":%d}\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    summary.errors.connect, summary.errors.read, summary.errors.status, summary.errors.timeout))
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def server(workers: int, sync: bool):
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp) / "run"
+        env = dict(os.environ, KATO_DATA_DIR=str(Path(tmp) / "data"), KATO_PORT=str(port), KATO_SYNC=str(sync).lower(),
+                   KATO_RUN_DIR=str(run_dir))
+        log = Path(tmp) / "kato.log"
+        with open(log, "wb") as out:
+            process = subprocess.Popen([sys.executable, "-m", "kato.cli", "serve", "--workers", str(workers)],
+                                       env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while "kato ready on" not in log.read_text():
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(log.read_text())
+                time.sleep(0.1)
+            yield f"http://127.0.0.1:{port}", run_dir
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+
+
+async def prepare(url: str, sessions: int, patterns: int) -> list[str]:
+    """Sessions for the load, and a knowledge base of `patterns` patterns of 5 symbols for predictions to read."""
+    async with aiohttp.ClientSession(url) as http:
+        ids = []
+        for _ in range(sessions):
+            async with http.post("/sessions", json={"node_id": "bench"}) as response:
+                ids.append((await response.json())["session_id"])
+        for i in range(patterns):
+            body = {"observations": [{"strings": [f"s{(i * 7 + j * 13) % 200}"]} for j in range(5)],
+                    "learn_at_end": True}
+            async with http.post(f"/sessions/{ids[i % len(ids)]}/observe-sequence", json=body) as response:
+                assert response.status == 200
+        return ids
+
+
+def run_wrk(url: str, sessions: list[str], mix: dict[str, int], concurrency: int, duration: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(LUA)
+    try:
+        spec = ",".join(f"{k}={v}" for k, v in mix.items() if v)
+        out = subprocess.run(["wrk", "-t", "2", "-c", str(concurrency), "-d", f"{duration}s", "--latency",
+                              "-s", script.name, url, "--", ",".join(sessions), spec, "1"],
+                             capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(script.name)
+    result = json.loads(re.search(r"^JSON (.*)$", out, re.M).group(1))
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+async def forwarding_cost(run_dir: Path, requests: int) -> tuple[float, float]:
+    """Median latency of a request sent to its owner's Unix socket vs. to the other worker's (forwarded)."""
+    from kato.cluster.ring import owner_of
+
+    async def timed(slot: int, sid: str) -> float:
+        connector = aiohttp.UnixConnector(path=str(run_dir / f"worker-{slot}.sock"))
+        async with aiohttp.ClientSession(connector=connector) as http:
+            samples = []
+            for _ in range(requests):
+                started = time.perf_counter()
+                async with http.get(f"http://kato/sessions/{sid}/stm") as response:
+                    await response.read()
+                samples.append(time.perf_counter() - started)
+            return statistics.median(samples)
+
+    connector = aiohttp.UnixConnector(path=str(run_dir / "worker-0.sock"))
+    async with aiohttp.ClientSession(connector=connector) as http:
+        async with http.post("http://kato/sessions", json={"node_id": "fw"}) as response:
+            sid = (await response.json())["session_id"]
+    owner = owner_of(sid, 2)
+    return await timed(owner, sid), await timed(1 - owner, sid)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--sessions", type=int, default=64)
+    parser.add_argument("--patterns", type=int, default=200)
+    parser.add_argument("--mix", help="e.g. observe=60,learn=10,predictions=20,stm=5,clear-stm=5")
+    parser.add_argument("--no-sync", action="store_true")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk not found: apt-get install wrk")
+    mixes = {"mix": MIX, "observe-only": {"observe": 100}}
+    if args.mix:
+        mixes = {"custom": {k: int(v) for k, v in (p.split("=") for p in args.mix.split(","))}}
+    rows = []
+    for workers in args.workers:
+        with server(workers, not args.no_sync) as (url, run_dir):
+            sessions = asyncio.run(prepare(url, args.sessions, args.patterns))
+            for name, mix in mixes.items():
+                result = run_wrk(url, sessions, mix, args.concurrency, args.duration)
+                errors = sum(result[k] for k in ("connect_errors", "read_errors", "status_errors", "timeouts"))
+                rows.append((workers, name, result["rps"], result["p50_us"] / 1000, result["p99_us"] / 1000, errors))
+            if workers == 2:
+                direct, forwarded = asyncio.run(forwarding_cost(run_dir, 500))
+                print(f"forwarding: owner {direct * 1000:.3f} ms, via the other worker {forwarded * 1000:.3f} ms "
+                      f"(+{(forwarded - direct) * 1000:.3f} ms per forwarded request)")
+    print(f"{'workers':>7} {'load':<13} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for workers, name, rps, p50, p99, errors in rows:
+        print(f"{workers:>7} {name:<13} {rps:>9.0f} {p50:>8.2f} {p99:>8.2f} {errors:>7}")
+    for name in mixes:
+        by = {w: rps for w, n, rps, *_ in rows if n == name}
+        if 1 in by and 2 in by:
+            print(f"{name}: 2 workers / 1 worker = {by[2] / by[1]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
