@@ -148,9 +148,9 @@ async def forwarding_cost(run_dir: Path, requests: int) -> tuple[float, float]:
             return statistics.median(samples)
 
     connector = aiohttp.UnixConnector(path=str(run_dir / "worker-0.sock"))
-    async with aiohttp.ClientSession(connector=connector) as http:
-        async with http.post("http://kato/sessions", json={"node_id": "fw"}) as response:
-            sid = (await response.json())["session_id"]
+    async with aiohttp.ClientSession(connector=connector) as http, \
+            http.post("http://kato/sessions", json={"node_id": "fw"}) as response:
+        sid = (await response.json())["session_id"]
     owner = owner_of(sid, 2)
     return await timed(owner, sid), await timed(1 - owner, sid)
 
