@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import LCSseq
@@ -93,68 +94,6 @@ class StateMatcher:
         return sum(k for _, _, k in self.blocks(pattern))
 
 
-class Alignment:
-    """The event fields of one prediction (engine.md §8.2-§8.4), built lazily: the ensemble metrics read matches,
-    missing, present and future of every candidate, but past and extras only of the predictions returned."""
-
-    __slots__ = ("_cache", "anomalies", "e1", "e2", "events", "extras_count", "matches", "nblocks", "stm")
-
-    def __init__(
-        self, events: Events, stm: Events, e1: int, e2: int, matches: list[str], nblocks: int, extras_count: int,
-        anomalies: list[dict] | None = None,
-    ) -> None:
-        self.events = events
-        self.stm = stm
-        self.e1 = e1
-        self.e2 = e2
-        self.matches = matches
-        self.nblocks = nblocks
-        self.extras_count = extras_count  # e_flat: the flat count SNR uses
-        self.anomalies = anomalies if anomalies is not None else []
-        self._cache: dict[str, list] = {}
-
-    @property
-    def past(self) -> list[list[str]]:
-        return [list(e) for e in self.events[: self.e1]]
-
-    @property
-    def present(self) -> list[list[str]]:
-        return [list(e) for e in self.events[self.e1:self.e2]]
-
-    @property
-    def future(self) -> list[list[str]]:
-        future = self._cache.get("future")
-        if future is None:
-            future = self._cache["future"] = [list(e) for e in self.events[self.e2:]]
-        return future
-
-    @property
-    def present_flat(self) -> list[str]:
-        flat = self._cache.get("present_flat")
-        if flat is None:
-            flat = self._cache["present_flat"] = [s for e in self.events[self.e1:self.e2] for s in e]
-        return flat
-
-    @property
-    def missing(self) -> list[list[str]]:
-        missing = self._cache.get("missing")
-        if missing is None:
-            matched = set(self.matches)
-            missing = self._cache["missing"] = [
-                [s for s in e if s not in matched] for e in self.events[self.e1:self.e2]
-            ]
-        return missing
-
-    @property
-    def extras(self) -> list[list[str]]:
-        present = set(self.present_flat)
-        return [[s for s in e if s not in present] for e in self.stm]
-
-    def scalars(self, length: int) -> tuple[float, float, float, float]:
-        present = sum(len(e) for e in self.events[self.e1:self.e2])
-        return alignment_scalars(len(self.matches), length, present, self.extras_count, self.nblocks)
-
-
 def _cut_events(lengths: Sequence[int], past_len: int, present_len: int) -> tuple[int, int]:
     """e1, e2 of §8.3: the first event boundaries at or after the flat past and past+present lengths."""
     cum, e1 = 0, None
@@ -209,17 +148,17 @@ class Shape:
 
 
 def shape_of(
-    projection: Sequence[int], lengths: Sequence[int], matcher: StateMatcher, recall_threshold: float
+    projection: Sequence[int], lengths: Sequence[int], matcher: StateMatcher, keep_unmatched: bool
 ) -> Shape | None:
     """Align a projected pattern with the projected state; None where the reference drops the pattern (no exact
-    block at a threshold above 0)."""
+    block, unless the recall threshold is 0)."""
     blocks = matcher.blocks(projection)
     if blocks:
         past_len = blocks[0][0]
         last_i, _, last_k = blocks[-1]
         present_end = last_i + last_k
         positions = tuple(j + t for _, j, k in blocks for t in range(k))
-    elif recall_threshold > 0:
+    elif not keep_unmatched:
         return None
     else:
         past_len, present_end, positions = 0, len(projection), ()
@@ -232,6 +171,86 @@ def shape_of(
         if first in projection[start:start + lengths[cut - 1]]:
             e1 = cut - 1
     return Shape(positions, len(blocks), cut, e1, e2, sum(lengths[e1:e2]), extras_count)
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """An alignment as positions (engine.md §8.3-§8.5): what turns into wire lists once the symbols are known.
+
+    It depends only on the projection, the event lengths, the projected state and the STM's event sizes, so every
+    pattern of a candidate group shares it, and equal projections share it across requests.
+    """
+
+    e1: int
+    e2: int
+    cut: tuple[int, int]  # (e1, e2), the key of a pattern's memoized cut
+    start: int  # the flat present is symbols[start:stop]
+    stop: int
+    missing_at: tuple[tuple[int, ...], ...]  # per present event: flat pattern positions of the missing symbols
+    extras_at: tuple[tuple[int, ...], ...]  # per STM event: state positions of the extras
+    evidence: float
+    confidence: float
+    fragmentation: float
+    snr: float
+    fterm: float  # fragmentation_term(fragmentation)
+
+
+def layout_of(
+    projection: Sequence[int], lengths: Sequence[int], state_ids: Sequence[int], stm_lengths: Sequence[int],
+    matched: set[int], e1: int, e2: int, nblocks: int, extras_count: int, match_count: int,
+) -> Layout:
+    """The layout of an alignment whose matches have the state ids `matched` (§8.4): a pattern symbol is in
+    `matches` exactly when its projection is one of them, and a state symbol is in the flat present exactly
+    when its id is in the present's projection."""
+    start = sum(lengths[:e1])
+    stop = start
+    missing_at = []
+    for size in lengths[e1:e2]:
+        missing_at.append(tuple(q for q in range(stop, stop + size) if projection[q] not in matched))
+        stop += size
+    present_ids = set(projection[start:stop])
+    extras_at = []
+    offset = 0
+    for size in stm_lengths:
+        extras_at.append(tuple(j for j in range(offset, offset + size) if state_ids[j] not in present_ids))
+        offset += size
+    evidence, confidence, fragmentation, snr = alignment_scalars(
+        match_count, len(projection), stop - start, extras_count, nblocks
+    )
+    return Layout(e1, e2, (e1, e2), start, stop, tuple(missing_at), tuple(extras_at), evidence, confidence,
+                  fragmentation, snr, fragmentation_term(fragmentation))
+
+
+@dataclass(frozen=True, slots=True)
+class GroupAlignment:
+    """Everything about one projection's alignment that does not depend on the symbols themselves."""
+
+    shape: Shape
+    similarity: float  # token-mode similarity (§7)
+    pre: float  # the top-K pruning key (§9)
+    layout: Layout
+
+
+@lru_cache(maxsize=1 << 16)
+def group_alignment(
+    state_ids: tuple[int, ...], stm_lengths: tuple[int, ...], projection: tuple[int, ...], lengths: tuple[int, ...],
+    keep_unmatched: bool,
+) -> GroupAlignment | None:
+    """The alignment of one projection against the projected state, or None where the pattern is dropped.
+
+    A pure function of its arguments, memoized for the whole process: state ids are canonical (first-appearance
+    indices of the state's distinct symbols), so the same (state, projection) pairs recur across requests and
+    nodes, and aligning them in Python cost more than all the numpy work of a request.
+    """
+    shape = shape_of(projection, lengths, StateMatcher(state_ids), keep_unmatched)
+    if shape is None:
+        return None
+    matched = {state_ids[j] for j in shape.match_positions}
+    layout = layout_of(projection, lengths, state_ids, stm_lengths, matched, shape.e1, shape.e2, shape.nblocks,
+                       shape.extras_count, len(shape.match_positions))
+    return GroupAlignment(
+        shape, token_similarity(projection, state_ids), pre_potential(shape.scalars(len(projection))), layout
+    )
 
 
 def _fuzzy_matches(
@@ -258,12 +277,12 @@ def _fuzzy_matches(
 
 
 def fuzzy_alignment(
-    events: Events, pattern: Sequence[str], shape: Shape, stm: Events, state: Sequence[str], threshold: float
-) -> Alignment:
-    """§12.1: blocks and the event cut stay exact; matches, anomalies and the SNR count come from fuzzy partners,
-    and the boundary fix tests the first *fuzzy* match, as the reference does."""
+    events: Events, pattern: Sequence[str], shape: Shape, state: Sequence[str], threshold: float
+) -> tuple[list[str], list[dict], int, int]:
+    """§12.1: (matches, anomalies, e_flat, e1). Blocks and the event cut stay exact; matches, anomalies and the
+    SNR count come from fuzzy partners, and the boundary fix tests the first *fuzzy* match, as the reference does."""
     matches, anomalies, unmatched = _fuzzy_matches(pattern, state, threshold)
     e1 = shape.cut
     if e1 > 0 and matches and matches[0] in events[e1 - 1]:
         e1 -= 1
-    return Alignment(events, stm, e1, shape.e2, matches, shape.nblocks, unmatched, anomalies)
+    return matches, anomalies, unmatched, e1

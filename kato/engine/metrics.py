@@ -7,7 +7,7 @@ Evaluation order follows the spec wherever it fixes the value to the last bit (l
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -79,7 +79,9 @@ def itfdf_similarities(
 
     The vectors span the sorted union of every present symbol and the state, as in the reference, and the dot
     products and norms are numpy's on those full vectors: BLAS sums in blocks, so the zeros' positions can matter
-    at the last ulp.
+    at the last ulp. Two exact shortcuts: equal presents give equal vectors (computed once per request), and a
+    dot product with at most one non-zero term is that term whatever the summation order (adding +0.0 is exact,
+    with or without FMA), so it is computed in Python.
     """
     total_frequency = sum(frequencies)
     if total_frequency == 0:
@@ -88,18 +90,116 @@ def itfdf_similarities(
     index = {s: i for i, s in enumerate(space)}
     size = len(space)
     weights = np.array([probability.get(s, 0.0) for s in space], dtype=np.float64)
+    state_counts: dict[str, int] = {}
+    for s in state:
+        state_counts[s] = state_counts.get(s, 0) + 1
     sv = weights * np.bincount([index[s] for s in state], minlength=size)
     sv_norm = float(np.sqrt(sv.dot(sv)))
+    cosines: dict[tuple[str, ...], float] = {}
     out = []
     for present, frequency in zip(presents, frequencies, strict=True):
         if sv_norm > 0:
-            pv = weights * np.bincount([index[s] for s in present], minlength=size)
-            denominator = float(np.sqrt(pv.dot(pv))) * sv_norm
-            distance = 1 - (float(pv.dot(sv)) / denominator if denominator else 0.0)
+            key = tuple(present)
+            cos = cosines.get(key)
+            if cos is None:
+                cos = cosines[key] = _cosine(key, index, weights, sv, sv_norm, state_counts, probability)
+            distance = 1 - cos
         else:
             distance = 1.0
         out.append(1 - distance * frequency / total_frequency)
     return out
+
+
+def _cosine(
+    present: tuple[str, ...], index: Mapping[str, int], weights: np.ndarray, sv: np.ndarray, sv_norm: float,
+    state_counts: Mapping[str, int], probability: Mapping[str, float],
+) -> float:
+    """`(pv·sv)/(‖pv‖‖sv‖)`, 0 when the denominator is 0, for the present's π-weighted count vector pv."""
+    counts: dict[str, int] = {}
+    for s in present:
+        counts[s] = counts.get(s, 0) + 1
+    weighted = [s for s in counts if probability.get(s, 0.0) > 0]
+    if len(weighted) <= 1:
+        if not weighted:
+            return 0.0  # pv is all zeros: both dot products are +0.0
+        symbol = weighted[0]
+        w = probability[symbol]
+        x = w * counts[symbol]
+        pv_sv = x * (w * state_counts.get(symbol, 0))
+        denominator = math.sqrt(x * x) * sv_norm
+    else:
+        pv = weights * np.bincount([index[s] for s in present], minlength=len(weights))
+        pv_sv = float(pv.dot(sv))
+        denominator = float(np.sqrt(pv.dot(pv))) * sv_norm
+    return pv_sv / denominator if denominator else 0.0
+
+
+class ScoreTerms:
+    """The per-symbol factors of tf-idf, confluence and global_normalized_entropy for one request (§9.2-§9.4).
+
+    Each of those scores adds up, per symbol of a pattern, a factor that depends only on the symbol and on
+    node-wide inputs (π, U, N). Computing each factor once per request instead of once per pattern and symbol
+    leaves every float unchanged: the same terms are added in the same order as `tfidf_score`, `confluence` and
+    `entropies` do (tests compare them bit for bit).
+    """
+
+    __slots__ = ("_global", "_idf", "_log10", "probability", "total_pattern_frequencies", "unique", "vocabulary")
+
+    def __init__(
+        self, unique: int, vocabulary: int, total_pattern_frequencies: int, probability: Mapping[str, float]
+    ) -> None:
+        self.unique = unique
+        self.vocabulary = vocabulary
+        self.total_pattern_frequencies = total_pattern_frequencies
+        self.probability = probability
+        self._idf: dict[str, float] = {}
+        self._log10: dict[str, float] = {}
+        self._global: dict[str, float | None] = {}
+
+    def tfidf(self, tf: Mapping[str, float]) -> float:
+        """`tfidf_score(tf, U, π)`."""
+        if not tf or self.unique <= 0:
+            return 0.0
+        idf = self._idf
+        total = 0.0
+        for symbol, weight in tf.items():
+            factor = idf.get(symbol)
+            if factor is None:
+                pw = int(self.probability[symbol] * self.unique) if symbol in self.probability else 1
+                if pw == 0:
+                    pw = 1
+                factor = idf[symbol] = math.log2(self.unique / pw) + 1
+            total += weight * factor
+        return total / len(tf)
+
+    def confluence(self, frequency: int, present: Sequence[str]) -> float:
+        """`confluence(frequency, T_pf, present, π)`."""
+        if not present:
+            return 0.0
+        p_eh = frequency / self.total_pattern_frequencies if self.total_pattern_frequencies else 0.0
+        logs = self._log10
+        log_sum = 0.0
+        for symbol in present:
+            term = logs.get(symbol)
+            if term is None:
+                q = self.probability.get(symbol, 1e-10)
+                term = logs[symbol] = math.log10(q) if q > 0 else LOG10_FLOOR
+            log_sum += term
+        return p_eh * (1 - 10**log_sum)
+
+    def global_normalized(self, distinct: Iterable[str]) -> float:
+        """The third value of `entropies` for distinct symbols in first-appearance order (vocabulary > 1)."""
+        terms = self._global
+        out = []
+        for symbol in distinct:
+            if symbol in terms:
+                term = terms[symbol]
+            else:
+                q = self.probability.get(symbol, 0.0)
+                term = terms[symbol] = q * math.log(q, self.vocabulary) if q > 0 else None
+            if term is not None:
+                out.append(term)
+        return -sum(out)
 
 
 def finalize(kb: KnowledgeView) -> dict[str, FinalizedMetrics]:

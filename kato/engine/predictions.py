@@ -8,6 +8,7 @@ the ensemble before top-K pruning.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -15,23 +16,22 @@ from typing import Any
 
 import numpy as np
 
-from kato.engine.columnar import CandidateGroup
+from kato.engine.columnar import CandidateGroup, smallest_names
 from kato.engine.config import EngineConfig
 from kato.engine.filters import run_pipeline
 from kato.engine.knowledge import Events, KnowledgeView, PatternRecord
 from kato.engine.learning import average_emotives
 from kato.engine.matching import (
-    Alignment,
-    Shape,
-    StateMatcher,
+    GroupAlignment,
+    Layout,
     character_similarity,
-    fragmentation_term,
     fuzzy_alignment,
+    group_alignment,
+    layout_of,
     pre_potential,
-    shape_of,
     token_similarity,
 )
-from kato.engine.metrics import confluence, entropies, itfdf_similarities, term_frequencies, tfidf_score
+from kato.engine.metrics import ScoreTerms, itfdf_similarities, term_frequencies
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,31 +40,67 @@ class PredictionResult:
     future_potentials: list[dict]
 
 
-class _Candidate:
-    """One pattern kept in the ensemble, with the values the ensemble metrics accumulate."""
-
-    __slots__ = (
-        "alignment", "confidence", "evidence", "fragmentation", "frequency", "potential", "pre", "record",
-        "similarity", "snr", "values", "weighted",
-    )
-
-    def __init__(self, record: PatternRecord, similarity: float, alignment: Alignment, pre: float | None) -> None:
-        self.record = record
-        self.similarity = similarity
-        self.alignment = alignment
-        self.pre = pre
-        self.frequency = record.frequency or 1
-        self.evidence, self.confidence, self.fragmentation, self.snr = alignment.scalars(record.length)
-        self.potential = 0.0
-        self.weighted: tuple[float | None, float, float, float] | None = None
-        self.values: dict = {}
-
-
 class _Ids(dict):
     """State symbol -> index among the state's distinct symbols; -1 for any other symbol."""
 
     def __missing__(self, key: str) -> int:
         return -1
+
+
+class _Aligned:
+    """One alignment with its symbols: a group's `Layout` (shared by every pattern of a candidate group, and by
+    equal projections across requests) plus the state symbols it names. In fuzzy mode matches differ per pattern
+    and each pattern gets its own. The lists are shared by the predictions of a group in one response: they are
+    wire values, never mutated."""
+
+    __slots__ = ("anomalies", "extras", "layout", "matches")
+
+    def __init__(self, layout: Layout, state: Sequence[str], matches: list[str], anomalies: list[dict]) -> None:
+        self.layout = layout
+        self.matches = matches
+        self.anomalies = anomalies
+        self.extras = [[state[j] for j in at] for at in layout.extras_at]
+
+
+class _Cut:
+    """A pattern's events cut into past / present / future at (e1, e2), as wire lists: pattern-intrinsic, so
+    memoized on the record (`PatternRecord.derived`) and shared by every request (and response) that cuts it
+    there; they are never mutated."""
+
+    __slots__ = ("_entropy", "_normalized", "_shares", "future", "future_key", "past", "present", "present_events")
+
+    def __init__(self, record: PatternRecord, layout: Layout) -> None:
+        events = record.events
+        self.present = record.symbols[layout.start:layout.stop]
+        self.past = [list(e) for e in events[: layout.e1]]
+        self.present_events = [list(e) for e in events[layout.e1:layout.e2]]
+        future = events[layout.e2:]
+        self.future = [list(e) for e in future]
+        # futures equal up to the order inside events share a group (§9.6)
+        self.future_key = tuple(tuple(sorted(e)) for e in future) if future else None
+        self._shares: dict[str, float] | None = None
+        self._entropy: float | None = None
+        self._normalized: tuple[int, float] | None = None
+
+    def shares(self) -> dict[str, float]:
+        """Term frequencies of the present, first-appearance order (the runtime TF of §9.3-§9.4)."""
+        if self._shares is None:
+            self._shares = term_frequencies(self.present) if self.present else {}
+        return self._shares
+
+    def entropies(self, vocabulary: int, terms: ScoreTerms) -> tuple[float, float, float]:
+        """`entropies(shares, N, π)`: the entropy is intrinsic, the normalized one depends on N only."""
+        shares = self.shares()
+        if not shares:
+            return 0.0, 0.0, 0.0
+        if self._entropy is None:
+            self._entropy = -sum(p * math.log2(p) for p in shares.values())
+        if vocabulary <= 1:
+            return self._entropy, 0.0, 0.0
+        normalized = self._normalized
+        if normalized is None or normalized[0] != vocabulary:
+            normalized = self._normalized = (vocabulary, -sum(p * math.log(p, vocabulary) for p in shares.values()))
+        return self._entropy, normalized[1], terms.global_normalized(shares)
 
 
 def _candidate_groups(
@@ -146,9 +182,14 @@ def predict(
     return _full_path(stm, state, config, kb)
 
 
-def _select(
-    stm: Events, state: list[str], config: EngineConfig, kb: KnowledgeView
-) -> tuple[list[_Candidate], bool]:
+# One candidate source at one (pre-potential, similarity) level: a whole group (names None) or some of its
+# patterns, with their own alignment in fuzzy mode.
+_Entry = tuple[CandidateGroup, GroupAlignment, "list[str] | None", "_Aligned | None"]
+# One ensemble member: (record, similarity, pre-potential, alignment).
+_Member = tuple[PatternRecord, float, float, _Aligned]
+
+
+def _select(stm: Events, state: list[str], config: EngineConfig, kb: KnowledgeView) -> tuple[list[_Member], bool]:
     """Threshold, alignment and top-K pruning (§7-§9): the ensemble, in order, and whether it was pruned.
 
     Ordering is (pre-potential desc, similarity desc, name asc) when pruning, else (similarity desc, name asc):
@@ -159,24 +200,22 @@ def _select(
     similarity_of = token_similarity if token_mode else character_similarity
     fuzzy = config.fuzzy_token_threshold or 0.0
     ids = _Ids({s: i for i, s in enumerate(dict.fromkeys(state))})
-    state_ids = [ids[s] for s in state]
-    matcher = StateMatcher(state_ids)
-    # (pre-potential, similarity) -> [(names, shape, alignment or None)]; a whole group is one entry.
-    levels: dict[tuple[float, float], list[tuple[list[str], Shape, Alignment | None]]] = {}
+    state_ids = tuple(ids[s] for s in state)
+    stm_lengths = tuple(len(event) for event in stm)
+    keep_unmatched = threshold <= 0
+    levels: dict[tuple[float, float], list[_Entry]] = {}
     for group in _candidate_groups(kb, state, ids, config, similarity_of):
-        shape = shape_of(group.projection, group.lengths, matcher, threshold)
-        if shape is None:
+        aligned = group_alignment(state_ids, stm_lengths, group.projection, group.lengths, keep_unmatched)
+        if aligned is None:
             continue
-        length = len(group.projection)
+        similarity, pre = aligned.similarity, aligned.pre
         if token_mode:
-            similarity = token_similarity(group.projection, state_ids)
             if similarity < threshold:
                 continue
             if not fuzzy:
-                key = (pre_potential(shape.scalars(length)), similarity)
-                levels.setdefault(key, []).append((group.names, shape, None))
+                levels.setdefault((pre, similarity), []).append((group, aligned, None, None))
                 continue
-        for name in group.names:
+        for name in group.names():
             record = kb.pattern(name)
             if record is None:
                 continue
@@ -184,247 +223,323 @@ def _select(
                 similarity = character_similarity(record.symbols, state)
                 if similarity < threshold:
                     continue
-            alignment = None
-            pre = pre_potential(shape.scalars(length))
+            al = None
             if fuzzy:
-                alignment = fuzzy_alignment(record.events, record.symbols, shape, stm, state, fuzzy)
-                pre = pre_potential(alignment.scalars(length))
-            levels.setdefault((pre, similarity), []).append(([name], shape, alignment))
+                shape = aligned.shape
+                matches, anomalies, unmatched, e1 = fuzzy_alignment(
+                    record.events, record.symbols, shape, state, fuzzy
+                )
+                layout = layout_of(
+                    group.projection, group.lengths, state_ids, stm_lengths, {ids[m] for m in matches}, e1,
+                    shape.e2, shape.nblocks, unmatched, len(matches),
+                )
+                al = _Aligned(layout, state, matches, anomalies)
+                pre = pre_potential((layout.evidence, layout.confidence, layout.fragmentation, layout.snr))
+            levels.setdefault((pre, similarity), []).append((group, aligned, [name], al))
 
-    total = sum(len(names) for entries in levels.values() for names, _, _ in entries)
+    def size(entry: _Entry) -> int:
+        return entry[0].size if entry[2] is None else len(entry[2])
+
+    group_aligned: dict[int, _Aligned] = {}
+
+    def aligned_of(entry: _Entry) -> _Aligned:
+        """The entry's own alignment (fuzzy), else its group's, made once per group and request."""
+        group, aligned, _, al = entry
+        if al is None:
+            al = group_aligned.get(id(group))
+            if al is None:
+                al = group_aligned[id(group)] = _Aligned(
+                    aligned.layout, state, [state[j] for j in aligned.shape.match_positions], []
+                )
+        return al
+
     keep = 3 * config.max_predictions
-    pruned = total > keep
-    chosen: list[tuple[str, Shape, Alignment | None, float, float]] = []
+    pruned = sum(size(e) for entries in levels.values() for e in entries) > keep
+    picked: list[tuple[str, float, float, _Aligned]] = []
     if pruned:
-        for (pre, similarity), entries in sorted(levels.items(), key=lambda kv: (-kv[0][0], -kv[0][1])):
-            need = keep - len(chosen)
-            # Only the `need` smallest names of this level can be kept; sort names alone, in C, per group.
-            members = [
-                (name, shape, alignment)
-                for names, shape, alignment in entries
-                for name in (sorted(names)[:need] if len(names) > need else names)
-            ]
-            members.sort(key=itemgetter(0))
-            chosen.extend((*member, similarity, pre) for member in members[:need])
-            if len(chosen) >= keep:
+        for level in sorted(levels, key=lambda k: (-k[0], -k[1])):
+            pre, similarity = level
+            entries = levels[level]
+            need = keep - len(picked)
+            bulk = [e for e in entries if e[2] is None]
+            chosen = [(name, e) for e in entries if e[2] is not None for name in e[2]]
+            if sum(size(e) for e in entries) <= need:
+                chosen.extend((name, e) for e in bulk for name in e[0].names())
+            elif bulk:
+                # Only the `need` smallest names of this level can be kept.
+                chosen.extend((name, bulk[at]) for name, at in smallest_names([e[0] for e in bulk], need))
+            chosen.sort(key=itemgetter(0))
+            kept = chosen[:need]
+            aligned = {id(entry): aligned_of(entry) for entry in {id(entry): entry for _, entry in kept}.values()}
+            picked.extend((name, similarity, pre, aligned[id(entry)]) for name, entry in kept)
+            if len(picked) >= keep:
                 break
     else:
-        chosen = [
-            (name, shape, alignment, similarity, pre)
-            for (pre, similarity), entries in levels.items()
-            for names, shape, alignment in entries
-            for name in names
-        ]
-        chosen.sort(key=lambda c: (-c[3], c[0]))
-    candidates = []
-    matches_of: dict[Shape, list[str]] = {}
-    for name, shape, alignment, similarity, pre in chosen:
-        record = kb.pattern(name)
-        if record is None:
-            continue
-        if alignment is None:
-            matches = matches_of.get(shape)
-            if matches is None:
-                matches = matches_of[shape] = [state[j] for j in shape.match_positions]
-            alignment = Alignment(
-                record.events, stm, shape.e1, shape.e2, matches, shape.nblocks, shape.extras_count
+        # (similarity desc, name asc): one bucket per similarity value, names sorted within it.
+        buckets: dict[float, list[tuple[str, float, _Aligned]]] = {}
+        for (pre, similarity), entries in levels.items():
+            bucket = buckets.setdefault(similarity, [])
+            for entry in entries:
+                al = aligned_of(entry)
+                bucket.extend([(name, pre, al) for name in (entry[0].names() if entry[2] is None else entry[2])])
+        for similarity in sorted(buckets, reverse=True):
+            bucket = buckets[similarity]
+            bucket.sort(key=itemgetter(0))
+            picked.extend([(name, similarity, pre, al) for name, pre, al in bucket])
+
+    members: list[_Member] = []
+    pattern = kb.pattern
+    for name, similarity, pre, al in picked:
+        record = pattern(name)
+        if record is not None:
+            members.append((record, similarity, pre, al))
+    return members, pruned
+
+
+_PER_PATTERN_FIELDS = ("confluence", "entropy", "normalized_entropy", "global_normalized_entropy", "tfidf_score")
+_ENSEMBLE_FIELDS = (
+    "predictive_information", "pattern_probability", "weighted_strength", "bayesian_posterior", "bayesian_prior"
+)  # in the order of the lists `_Ensemble.rank_value` reads
+_WEIGHTED_FIELDS = ("weighted_similarity", "weighted_evidence", "weighted_confidence", "weighted_snr")
+_NO_WEIGHTS = (None, None, None, None)
+
+
+class _Ensemble:
+    """The pruned ensemble (§9) with its ensemble-wide metrics, in lists indexed like `members`.
+
+    The per-pattern scores (entropies, tf-idf, confluence) are computed only for rendered predictions (or all,
+    when the ranking needs them), with the same expressions as the reference.
+    """
+
+    __slots__ = ("aggregate", "bayes_evidence", "cuts", "frequencies", "future_groups", "infos", "itfdf", "members",
+                 "posteriors", "potentials", "priors", "pruned", "scores", "strengths", "terms", "vocabulary",
+                 "weighted")
+
+    def __init__(self, members: list[_Member], pruned: bool, state: list[str], config: EngineConfig,
+                 kb: KnowledgeView) -> None:
+        self.members = members
+        self.pruned = pruned
+        cuts: list[_Cut] = []
+        for record, _, _, al in members:
+            layout = al.layout
+            derived = record.derived
+            cut = derived.get(layout.cut)
+            if cut is None:
+                cut = derived[layout.cut] = _Cut(record, layout)
+            cuts.append(cut)
+        self.cuts = cuts
+        frequencies = self.frequencies = [record.frequency or 1 for record, _, _, _ in members]
+        presents = [cut.present for cut in cuts]
+        # π covers matches ∪ flat(missing) of every member, which is matches ∪ flat(present) (§9).
+        symbols = set().union(*presents, *[al.matches for _, _, _, al in members])
+
+        # Future groups of §9.6, summed in ensemble order.
+        groups: dict[tuple, list] = {}
+        for (_, similarity, _, _), cut, frequency in zip(members, cuts, frequencies, strict=True):
+            key = cut.future_key
+            if key is not None:
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = [cut.future, 0.0, 0]
+                group[1] += frequency * similarity
+                group[2] += 1
+        group_total = sum(g[1] for g in groups.values())
+        self.future_groups = groups
+        aggregate = self.aggregate = {key: (g[1] / group_total if group_total else 0) for key, g in groups.items()}
+
+        counters = kb.counters()
+        unique = counters.total_unique_patterns
+        self.vocabulary = kb.vocabulary_size()
+        probability: dict[str, float] = {}
+        symbol_stats = kb.symbol_stats
+        for s in symbols:
+            stats = symbol_stats(s)
+            probability[s] = stats.pattern_member_frequency / unique if (unique and stats) else 0.0
+        self.terms = ScoreTerms(unique, self.vocabulary, counters.total_pattern_frequencies, probability)
+        self.scores: dict[tuple[tuple[str, ...], int], tuple[float, float, float, float, float]] = {}
+
+        total_frequency = sum(frequencies)
+        itfdf = self.itfdf = itfdf_similarities(presents, state, frequencies, probability)
+
+        # pattern_probability and bayesian_prior are both freq/Σfreq; weighted_strength and the posterior's
+        # numerator are both similarity·that (§9.6-§9.7).
+        priors = self.priors = [f / total_frequency for f in frequencies]
+        likelihoods = [similarity for _, similarity, _, _ in members]
+        evidence = self.bayes_evidence = float(np.dot(np.array(likelihoods), np.array(priors)))
+        strengths = self.strengths = [s * p for s, p in zip(likelihoods, priors, strict=True)]
+        self.posteriors = [w / evidence for w in strengths] if evidence else [0] * len(strengths)
+        infos = self.infos = []
+        for cut, strength in zip(cuts, strengths, strict=True):
+            key = cut.future_key
+            share = aggregate[key] if key is not None else 0
+            infos.append(strength / share if share > 0 else 0)
+
+        self.weighted: list[tuple[float | None, float, float, float]] | None = None
+        if config.affinity_emotive:
+            weights = _symbol_weights(kb, state, config.affinity_emotive)
+            weighted = self.weighted = [
+                _weighted_metrics(weights, state, record.symbols, al.matches, cut.present,
+                                  [s for e in al.extras for s in e])
+                for (record, _, _, al), cut in zip(members, cuts, strict=True)
+            ]
+            self.potentials = [
+                (w_evidence + w_confidence) * w_snr + itfdf[i] + al.layout.fterm
+                for i, ((_, w_evidence, w_confidence, w_snr), (_, _, _, al)) in enumerate(
+                    zip(weighted, members, strict=True)
+                )
+            ]
+        else:
+            potentials = self.potentials = []
+            for (_, _, _, al), itfdf_similarity in zip(members, itfdf, strict=True):
+                layout = al.layout
+                potentials.append(
+                    (layout.evidence + layout.confidence) * layout.snr + itfdf_similarity + layout.fterm
+                )
+
+    def per_pattern(self, i: int) -> tuple[float, float, float, float, float]:
+        """(confluence, entropy, normalized_entropy, global_normalized_entropy, tfidf_score) of member i: the
+        finalize-time values when the pattern has them, else runtime values over the present (§9.2-§9.4).
+
+        Runtime values depend only on the flat present and the frequency, which few members differ in (most
+        presents are the matched state symbols), so they are computed once per distinct pair per request."""
+        record = self.members[i][0]
+        cut = self.cuts[i]
+        terms = self.terms
+        frequency = self.frequencies[i]
+        finalized = record.finalized
+        if finalized is not None:
+            return (
+                terms.confluence(frequency, cut.present), finalized.entropy, finalized.normalized_entropy,
+                finalized.global_normalized_entropy, terms.tfidf(finalized.tf_vector),
             )
-        candidates.append(_Candidate(record, similarity, alignment, pre if pruned else None))
-    return candidates, pruned
+        key = (cut.present, frequency)
+        values = self.scores.get(key)
+        if values is None:
+            entropy, normalized, global_normalized = cut.entropies(self.vocabulary, terms)
+            values = self.scores[key] = (
+                terms.confluence(frequency, cut.present), entropy, normalized, global_normalized,
+                terms.tfidf(cut.shares()),
+            )
+        return values
+
+    def rank_value(self, i: int, field: str) -> Any:
+        """The value `rank_sort_algo` orders by (potential for a field a prediction does not have)."""
+        _, similarity, _, al = self.members[i]
+        layout = al.layout
+        simple = {
+            "potential": self.potentials[i], "evidence": layout.evidence, "similarity": similarity,
+            "fragmentation": layout.fragmentation, "snr": layout.snr, "confidence": layout.confidence,
+            "frequency": self.frequencies[i], "itfdf_similarity": self.itfdf[i], "bayesian_likelihood": similarity,
+        }
+        if field in simple:
+            return simple[field]
+        if field in _PER_PATTERN_FIELDS:
+            return self.per_pattern(i)[_PER_PATTERN_FIELDS.index(field)]
+        if field in _ENSEMBLE_FIELDS:
+            return (self.infos, self.priors, self.strengths, self.posteriors, self.priors)[
+                _ENSEMBLE_FIELDS.index(field)
+            ][i]
+        if field in _WEIGHTED_FIELDS:
+            return (self.weighted[i] if self.weighted is not None else _NO_WEIGHTS)[_WEIGHTED_FIELDS.index(field)]
+        return self.potentials[i]
+
+    def render(self, indices: Sequence[int]) -> list[dict]:
+        """The wire form of the members at `indices`, keys in the reference's order (§9.9)."""
+        members, cuts, frequencies, potentials, itfdf = (
+            self.members, self.cuts, self.frequencies, self.potentials, self.itfdf
+        )
+        priors, strengths, posteriors, infos = self.priors, self.strengths, self.posteriors, self.infos
+        weighted, pruned, memo = self.weighted, self.pruned, self.scores
+        out = []
+        for i in indices:
+            record, similarity, pre, al = members[i]
+            cut = cuts[i]
+            layout = al.layout
+            symbols = record.symbols
+            scores = None if record.finalized is not None else memo.get((cut.present, frequencies[i]))
+            confluence, entropy, normalized, global_normalized, tfidf = scores or self.per_pattern(i)
+            w_sim, w_ev, w_conf, w_snr = weighted[i] if weighted is not None else _NO_WEIGHTS
+            derived = record.derived
+            emotives = derived.get("emotives")
+            if emotives is None:
+                emotives = derived["emotives"] = average_emotives(record.emotives)
+            sequence = derived.get("sequence")
+            if sequence is None:
+                sequence = derived["sequence"] = [list(e) for e in record.events]
+            prediction = {
+                "type": "prototypical",
+                "name": record.name,
+                "frequency": frequencies[i],
+                "emotives": emotives,
+                "matches": al.matches,
+                "past": cut.past,
+                "present": cut.present_events,
+                "missing": [[symbols[q] for q in at] for at in layout.missing_at],
+                "extras": al.extras,
+                "anomalies": al.anomalies or [],
+                "potential": potentials[i],
+                "evidence": layout.evidence,
+                "similarity": similarity,
+                "fragmentation": layout.fragmentation,
+                "snr": layout.snr,
+                "confluence": confluence,
+                "predictive_information": infos[i],
+                "sequence": sequence,
+                "future": cut.future,
+                "confidence": layout.confidence,
+                "weighted_similarity": w_sim,
+                "weighted_evidence": w_ev,
+                "weighted_confidence": w_conf,
+                "weighted_snr": w_snr,
+                "entropy": entropy,
+                "normalized_entropy": normalized,
+                "global_normalized_entropy": global_normalized,
+                "itfdf_similarity": itfdf[i],
+                "tfidf_score": tfidf,
+                "pattern_probability": priors[i],
+                "weighted_strength": strengths[i],
+                "bayesian_posterior": posteriors[i],
+                "bayesian_prior": priors[i],
+                "bayesian_likelihood": similarity,
+            }
+            if pruned:
+                prediction["_pre_potential"] = pre
+            out.append(prediction)
+        return out
+
+    def future_potentials(self) -> list[dict]:
+        """§9.6 over the pruned ensemble, aggregate_potential descending, ties in first-seen order."""
+        out = [
+            {
+                "future": g[0],
+                "aggregate_potential": self.aggregate[key],
+                "supporting_patterns": g[2],
+                "total_weighted_frequency": g[1],
+            }
+            for key, g in self.future_groups.items()
+        ]
+        out.sort(key=lambda f: -f["aggregate_potential"])
+        return out
 
 
 def _full_path(stm: Events, state: list[str], config: EngineConfig, kb: KnowledgeView) -> PredictionResult:
-    candidates, pruned = _select(stm, state, config, kb)
-    if not candidates:
+    members, pruned = _select(stm, state, config, kb)
+    if not members:
         return PredictionResult([], [])
-
-    counters = kb.counters()
-    unique = counters.total_unique_patterns
-    vocabulary = kb.vocabulary_size()
-    probability: dict[str, float] = {}
-    for c in candidates:
-        for s in (*c.alignment.matches, *(s for e in c.alignment.missing for s in e)):
-            if s not in probability:
-                stats = kb.symbol_stats(s)
-                probability[s] = stats.pattern_member_frequency / unique if (unique and stats) else 0.0
-
-    frequencies = [c.frequency for c in candidates]
-    total_frequency = sum(frequencies)
-    itfdf = itfdf_similarities([c.alignment.present_flat for c in candidates], state, frequencies, probability)
-
-    groups: dict[tuple, list] = {}
-    future_keys: list[tuple | None] = []
-    for c in candidates:
-        future = c.alignment.future
-        if not future:
-            future_keys.append(None)
-            continue
-        key = tuple(tuple(sorted(e)) for e in future)  # futures equal up to order inside events (§9.6)
-        future_keys.append(key)
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = [future, 0.0, 0]
-        group[1] += c.frequency * c.similarity
-        group[2] += 1
-    group_total = sum(g[1] for g in groups.values())
-    aggregate = {key: (g[1] / group_total if group_total else 0) for key, g in groups.items()}
-
-    priors = [f / total_frequency for f in frequencies]
-    likelihoods = [c.similarity for c in candidates]
-    bayes_evidence = float(np.dot(np.array(likelihoods), np.array(priors)))
-
-    weights = _symbol_weights(kb, state, config.affinity_emotive) if config.affinity_emotive else None
-    for index, c in enumerate(candidates):
-        al = c.alignment
-        if weights is not None:
-            extras_flat = [s for e in al.extras for s in e]
-            c.weighted = _weighted_metrics(weights, state, c.record.symbols, al.matches, al.present_flat, extras_flat)
-            _, w_evidence, w_confidence, w_snr = c.weighted
-            c.potential = (w_evidence + w_confidence) * w_snr + itfdf[index] + fragmentation_term(c.fragmentation)
-        else:
-            c.potential = (c.evidence + c.confidence) * c.snr + itfdf[index] + fragmentation_term(c.fragmentation)
-        pattern_probability = c.frequency / total_frequency
-        weighted_strength = c.similarity * pattern_probability
-        future_key = future_keys[index]
-        if future_key is not None:
-            share = aggregate[future_key]
-            predictive_information = weighted_strength / share if share > 0 else 0
-        else:
-            predictive_information = 0
-        prior = priors[index]
-        w_sim, w_ev, w_conf, w_snr = c.weighted if c.weighted is not None else (None, None, None, None)
-        c.values = {
-            "potential": c.potential,
-            "evidence": c.evidence,
-            "similarity": c.similarity,
-            "fragmentation": c.fragmentation,
-            "snr": c.snr,
-            "predictive_information": predictive_information,
-            "confidence": c.confidence,
-            "frequency": c.frequency,
-            "weighted_similarity": w_sim,
-            "weighted_evidence": w_ev,
-            "weighted_confidence": w_conf,
-            "weighted_snr": w_snr,
-            "itfdf_similarity": itfdf[index],
-            "pattern_probability": pattern_probability,
-            "weighted_strength": weighted_strength,
-            "bayesian_posterior": c.similarity * prior / bayes_evidence if bayes_evidence else 0,
-            "bayesian_prior": prior,
-            "bayesian_likelihood": c.similarity,
-            "name": c.record.name,
-        }
-
-    corpus = _Corpus(unique, vocabulary, counters.total_pattern_frequencies, probability)
+    ensemble = _Ensemble(members, pruned, state, config, kb)
     field = config.rank_sort_algo
-    if field in _PER_PATTERN_FIELDS:
-        for c in candidates:
-            c.values.update(corpus.per_pattern(c))
-    key = _rank_key(field)
-    candidates.sort(key=lambda c: key(c.values))
-    predictions = [_render(c, corpus, pruned) for c in candidates[: config.max_predictions]]
-    future_potentials = [
-        {
-            "future": g[0],
-            "aggregate_potential": aggregate[key],
-            "supporting_patterns": g[2],
-            "total_weighted_frequency": g[1],
-        }
-        for key, g in groups.items()
-    ]
-    future_potentials.sort(key=lambda f: -f["aggregate_potential"])
-    return PredictionResult(predictions, future_potentials)
-
-
-_PER_PATTERN_FIELDS = frozenset(
-    {"entropy", "normalized_entropy", "global_normalized_entropy", "tfidf_score", "confluence"}
-)
-
-
-@dataclass(frozen=True, slots=True)
-class _Corpus:
-    """The node-wide inputs of the per-pattern scores (§9.2-§9.4), read once per request."""
-
-    unique_patterns: int
-    vocabulary: int
-    total_pattern_frequencies: int
-    probability: dict[str, float]
-
-    def per_pattern(self, c: _Candidate) -> dict[str, float]:
-        """Entropies, tf-idf and confluence: computed only for predictions that are returned (or ranked on)."""
-        present = c.alignment.present_flat
-        finalized = c.record.finalized
-        if finalized is not None:
-            entropy = finalized.entropy
-            normalized = finalized.normalized_entropy
-            global_normalized = finalized.global_normalized_entropy
-            tfidf = tfidf_score(finalized.tf_vector, self.unique_patterns, self.probability)
-        else:
-            tf = term_frequencies(present) if present else {}
-            entropy, normalized, global_normalized = entropies(tf, self.vocabulary, self.probability)
-            tfidf = tfidf_score(tf, self.unique_patterns, self.probability)
-        return {
-            "confluence": confluence(c.frequency, self.total_pattern_frequencies, present, self.probability),
-            "entropy": entropy,
-            "normalized_entropy": normalized,
-            "global_normalized_entropy": global_normalized,
-            "tfidf_score": tfidf,
-        }
-
-
-def _derived(record: PatternRecord, key: str, compute: Callable[[PatternRecord], Any]) -> Any:
-    """A wire form of an immutable record, computed once per record (shared by every response that shows it)."""
-    value = record.derived.get(key)
-    if value is None:
-        value = record.derived[key] = compute(record)
-    return value
-
-
-def _render(c: _Candidate, corpus: _Corpus, pruned: bool) -> dict:
-    """The wire form of one full-path prediction, keys in the reference's order (§9.9)."""
-    v = c.values
-    if "entropy" not in v:
-        v.update(corpus.per_pattern(c))
-    al = c.alignment
-    prediction = {
-        "type": "prototypical",
-        "name": c.record.name,
-        "frequency": c.frequency,
-        "emotives": _derived(c.record, "emotives", lambda r: average_emotives(r.emotives)),
-        "matches": al.matches,
-        "past": al.past,
-        "present": al.present,
-        "missing": al.missing,
-        "extras": al.extras,
-        "anomalies": al.anomalies,
-        "potential": c.potential,
-        "evidence": c.evidence,
-        "similarity": c.similarity,
-        "fragmentation": c.fragmentation,
-        "snr": c.snr,
-        "confluence": v["confluence"],
-        "predictive_information": v["predictive_information"],
-        "sequence": _derived(c.record, "sequence", lambda r: [list(e) for e in r.events]),
-        "future": al.future,
-        "confidence": c.confidence,
-        "weighted_similarity": v["weighted_similarity"],
-        "weighted_evidence": v["weighted_evidence"],
-        "weighted_confidence": v["weighted_confidence"],
-        "weighted_snr": v["weighted_snr"],
-        "entropy": v["entropy"],
-        "normalized_entropy": v["normalized_entropy"],
-        "global_normalized_entropy": v["global_normalized_entropy"],
-        "itfdf_similarity": v["itfdf_similarity"],
-        "tfidf_score": v["tfidf_score"],
-        "pattern_probability": v["pattern_probability"],
-        "weighted_strength": v["weighted_strength"],
-        "bayesian_posterior": v["bayesian_posterior"],
-        "bayesian_prior": v["bayesian_prior"],
-        "bayesian_likelihood": v["bayesian_likelihood"],
-    }
-    if pruned:
-        prediction["_pre_potential"] = c.pre
-    return prediction
+    if field == "potential":
+        keys = [
+            (-potential, -similarity, record.name)
+            for (record, similarity, _, _), potential in zip(members, ensemble.potentials, strict=True)
+        ]
+    else:
+        keys = []
+        for i, (record, similarity, _, _) in enumerate(members):
+            value = ensemble.rank_value(i, field)
+            keys.append((1, 0.0, -similarity, record.name) if value is None else (0, -value, -similarity, record.name))
+    order = sorted(range(len(members)), key=keys.__getitem__)
+    return PredictionResult(ensemble.render(order[: config.max_predictions]), ensemble.future_potentials())
 
 
 def _single_symbol(

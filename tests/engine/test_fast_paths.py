@@ -1,0 +1,200 @@
+"""The prediction path's shortcuts give exactly what the plain recipes give (engine.md §9, bit for bit).
+
+Each shortcut is compared with the straightforward computation it replaces: per-symbol score factors with
+`tfidf_score` / `confluence` / `entropies`, the memoized itfdf with numpy on every vector, the prefix-key name
+selection with sorting, and memoized per-pattern data with a knowledge base that never saw another request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kato.engine.columnar import CandidateGroup, ColumnarIndex, smallest_names
+from kato.engine.config import EngineConfig
+from kato.engine.learning import plan_learn
+from kato.engine.metrics import (
+    ScoreTerms,
+    confluence,
+    entropies,
+    itfdf_similarities,
+    term_frequencies,
+    tfidf_score,
+)
+from kato.engine.predictions import predict
+from kato.store.memory import MemoryKnowledgeBase
+from tests.engine.test_matching import WithoutColumnIndex
+
+symbols = st.sampled_from("abcdefgh")
+probabilities = st.dictionaries(
+    symbols, st.one_of(st.just(0.0), st.floats(0.0, 1.0), st.sampled_from([1 / 3, 2 / 3, 15 / 22, 0.1])),
+    max_size=8,
+)
+
+
+def same(a: object, b: object) -> bool:
+    """Equal value *and* type: `0` and `0.0` render differently on the wire."""
+    return type(a) is type(b) and (a == b or (a != a and b != b))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(symbols, max_size=9),
+    probabilities,
+    st.integers(0, 40),
+    st.integers(0, 200),
+    st.integers(0, 12),
+    st.integers(1, 5),
+)
+def test_score_terms_equal_the_reference_functions(present, probability, unique, vocabulary, total, frequency):
+    terms = ScoreTerms(unique, vocabulary, total, probability)
+    tf = term_frequencies(present) if present else {}
+    for _ in range(2):  # the second round reads memoized factors
+        assert same(terms.tfidf(tf), tfidf_score(tf, unique, probability))
+        assert same(terms.confluence(frequency, present), confluence(frequency, total, present, probability))
+        if tf and vocabulary > 1:
+            assert same(terms.global_normalized(tf), entropies(tf, vocabulary, probability)[2])
+
+
+def reference_itfdf(
+    presents: Sequence[Sequence[str]], state: Sequence[str], frequencies: Sequence[int],
+    probability: Mapping[str, float],
+) -> list[float]:
+    """§9.1 with numpy on every vector, no memo and no shortcut (the computation before optimization)."""
+    total_frequency = sum(frequencies)
+    if total_frequency == 0:
+        return [0.0] * len(presents)
+    space = sorted({s for present in presents for s in present} | set(state))
+    index = {s: i for i, s in enumerate(space)}
+    weights = np.array([probability.get(s, 0.0) for s in space], dtype=np.float64)
+    sv = weights * np.bincount([index[s] for s in state], minlength=len(space))
+    sv_norm = float(np.sqrt(sv.dot(sv)))
+    out = []
+    for present, frequency in zip(presents, frequencies, strict=True):
+        if sv_norm > 0:
+            pv = weights * np.bincount([index[s] for s in present], minlength=len(space))
+            denominator = float(np.sqrt(pv.dot(pv))) * sv_norm
+            distance = 1 - (float(pv.dot(sv)) / denominator if denominator else 0.0)
+        else:
+            distance = 1.0
+        out.append(1 - distance * frequency / total_frequency)
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.lists(symbols, min_size=1, max_size=6), st.integers(1, 4)), min_size=1, max_size=12),
+    st.lists(symbols, min_size=1, max_size=6),
+    probabilities,
+)
+def test_itfdf_equals_numpy_on_every_vector(members, state, probability):
+    presents = [tuple(present) for present, _ in members]
+    frequencies = [frequency for _, frequency in members]
+    expected = reference_itfdf(presents, state, frequencies, probability)
+    assert itfdf_similarities(presents, state, frequencies, probability) == expected
+
+
+def test_itfdf_single_term_shortcut_on_awkward_weights():
+    """One non-zero product: the Python value must equal numpy's for weights that round."""
+    rng = random.Random(7)
+    for _ in range(2000):
+        probability = {s: rng.choice([rng.random(), 1 / rng.randint(1, 97), 0.0]) for s in "abcd"}
+        state = [rng.choice("abcd") for _ in range(rng.randint(1, 5))]
+        presents = [tuple(rng.choice("abcd") * rng.randint(1, 3)) for _ in range(4)]
+        frequencies = [rng.randint(1, 3) for _ in presents]
+        assert itfdf_similarities(presents, state, frequencies, probability) == reference_itfdf(
+            presents, state, frequencies, probability
+        )
+
+
+hex_names = st.lists(
+    st.tuples(st.sampled_from(["0" * 15, "f" * 15, "0123456789abcde"]), st.text("0123456789abcdef", min_size=25,
+                                                                               max_size=25)),
+    min_size=1, max_size=40, unique=True,
+).map(lambda pairs: [a + b for a, b in pairs])
+
+
+@settings(max_examples=200, deadline=None)
+@given(hex_names, st.integers(1, 45), st.integers(1, 4))
+def test_smallest_names_equal_sorting(names, need, group_count):
+    """Names sharing their 15-digit prefix tie on the numpy key; the string comparison must still decide."""
+    index = ColumnarIndex()
+    for name in names:
+        index.append(name, (("a",), ("b",)))
+    positions = np.arange(len(names))
+    groups = [
+        CandidateGroup((0, 1), (1, 1), rows=positions[g::group_count], index=index) for g in range(group_count)
+    ]
+    groups = [g for g in groups if g.size]
+    expected = sorted((name, at) for at, g in enumerate(groups) for name in g.names())[:need]
+    assert smallest_names(groups, need) == expected
+
+
+def test_smallest_names_falls_back_for_names_that_are_not_digests():
+    index = ColumnarIndex()
+    for name in ["b", "a" * 40, "C", "0" * 40]:
+        index.append(name, (("x",), ("y",)))
+    group = CandidateGroup((0, 1), (1, 1), rows=np.arange(4), index=index)
+    assert smallest_names([group], 2) == [("0" * 40, 0), ("C", 0)]
+
+
+def _knowledge_base(seed: int, count: int) -> tuple[MemoryKnowledgeBase, list[tuple[tuple[str, ...], ...]]]:
+    rng = random.Random(seed)
+    vocabulary = [f"s{i}" for i in range(12)]
+    kb = MemoryKnowledgeBase()
+    learned = []
+    for _ in range(count):
+        events = tuple(
+            tuple(sorted(rng.choice(vocabulary) for _ in range(rng.choice([1, 1, 1, 2]))))
+            for _ in range(rng.randint(2, 6))
+        )
+        kb.learn(plan_learn(events))
+        if rng.random() < 0.1:
+            kb.learn(plan_learn(events))  # frequency 2
+        learned.append(events)
+    states = []
+    for _ in range(12):
+        source = rng.choice(learned)
+        states.append((*source[: rng.randint(1, 3)], (rng.choice(vocabulary),)))
+    return kb, states
+
+
+def test_column_index_grows_and_prunes_like_plain_reads():
+    """Hundreds of patterns: index matrices and postings grow, and pruning cuts levels of many same names."""
+    kb, states = _knowledge_base(3, 400)
+    for state in states:
+        for config in (EngineConfig(max_predictions=2), EngineConfig(max_predictions=7, recall_threshold=0.0),
+                       EngineConfig(max_predictions=40)):
+            assert predict(state, config, kb) == predict(state, config, WithoutColumnIndex(kb))
+
+
+def test_memoized_pattern_data_does_not_depend_on_request_history():
+    """Cuts and alignments are memoized across requests; a fresh knowledge base must answer the same."""
+    configs = [EngineConfig(), EngineConfig(max_predictions=3), EngineConfig(recall_threshold=0.0),
+               EngineConfig(rank_sort_algo="entropy"), EngineConfig(fuzzy_token_threshold=0.5)]
+    warm, states = _knowledge_base(11, 150)
+    history = {(c, s): predict(state, config, warm) for c, config in enumerate(configs)
+               for s, state in enumerate(states)}
+    for c, config in enumerate(configs):
+        fresh, _ = _knowledge_base(11, 150)
+        s = (3 * c) % len(states)
+        assert predict(states[s], config, fresh) == history[(c, s)]
+    # the warm knowledge base answers the same again, in another order
+    for (c, s), expected in reversed(history.items()):
+        assert predict(states[s], configs[c], warm) == expected
+
+
+def test_hex_key_orders_like_names():
+    names = sorted(hashlib.sha1(str(i).encode()).hexdigest() for i in range(500))
+    index = ColumnarIndex()
+    for name in names:
+        index.append(name, (("a",), ("b",)))
+    keys = index._keys[: len(names)]
+    assert np.all(np.diff(keys) >= 0)
+    assert math.isfinite(float(keys[-1]))
