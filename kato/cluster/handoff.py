@@ -160,9 +160,38 @@ class Handoff:
 
     async def _adopt(self, loop: asyncio.AbstractEventLoop, connection: socket.socket, data: bytes) -> None:
         try:
-            _, protocol = await loop.connect_accepted_socket(self._make_handler, connection)
+            await loop.connect_accepted_socket(lambda: _Primed(self._make_handler(), data), connection)
         except OSError:
             connection.close()
             return
         self.adopted += 1
-        protocol.data_received(data)
+
+
+class _Primed(asyncio.Protocol):
+    """A handler fed the bytes the previous worker already read, inside `connection_made`: before the loop reads
+    anything more from the socket, so a request body that follows its head can never overtake it."""
+
+    def __init__(self, inner: asyncio.Protocol, data: bytes) -> None:
+        self._inner = inner
+        self._data = data
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._inner.connection_made(transport)
+        data, self._data = self._data, b""
+        if data:
+            self._inner.data_received(data)
+
+    def data_received(self, data: bytes) -> None:
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()

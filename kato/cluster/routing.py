@@ -14,9 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
-import aiohttp
 from aiohttp import web
-from yarl import URL
 
 from kato.api.errors import ApiError
 from kato.cluster.ring import owned_session_id, owner_of
@@ -46,13 +44,62 @@ def session_in_path(raw_path: str) -> str | None:
     return unquote(parts[2])
 
 
+class _OwnerLink:
+    """Keep-alive HTTP/1.1 connections to one owner's Unix socket, spoken by hand: forwarding is on the hot path,
+    and a general-purpose client costs several times the request itself. Responses from kato always carry a
+    Content-Length."""
+
+    IDLE_SECONDS = 20.0  # well under aiohttp's 75 s keep-alive: a reused connection is never one the owner closed
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+        self._idle: list[tuple[float, asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connection, reused when fresh enough; raises OSError when the owner is not listening (nothing sent)."""
+        now = asyncio.get_running_loop().time()
+        while self._idle:
+            since, reader, writer = self._idle.pop()
+            if now - since < self.IDLE_SECONDS and not reader.at_eof():
+                return reader, writer
+            writer.close()
+        return await asyncio.open_unix_connection(self.path)
+
+    async def exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                       request: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        try:
+            writer.write(request)
+            status_line = await reader.readline()
+            if not status_line:
+                raise ConnectionResetError("owner closed the connection")
+            headers: list[tuple[str, str]] = []
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                name, value = name.strip(), value.strip()
+                if name.lower() == "content-length":
+                    length = int(value)
+                headers.append((name, value))
+            body = await reader.readexactly(length)
+        except BaseException:
+            writer.close()
+            raise
+        self._idle.append((asyncio.get_running_loop().time(), reader, writer))
+        return int(status_line.split()[1]), headers, body
+
+    def close(self) -> None:
+        for _, _, writer in self._idle:
+            writer.close()
+        self._idle.clear()
+
+
 @dataclass
 class OwnerRouter:
     slot: int
     workers: int
     run_dir: Path
     owner_wait: float = 3.0
-    _clients: dict[int, aiohttp.ClientSession] = field(default_factory=dict)
+    _links: dict[int, _OwnerLink] = field(default_factory=dict)
     forwarded: int = 0
 
     def owner(self, session_id: str) -> int:
@@ -62,25 +109,19 @@ class OwnerRouter:
         """Ids this worker owns, so the worker that creates a session keeps it."""
         return owned_session_id(self.slot, self.workers, int(now * 1000))
 
-    def _client(self, slot: int) -> aiohttp.ClientSession:
-        client = self._clients.get(slot)
-        if client is None or client.closed:
-            connector = aiohttp.UnixConnector(path=str(socket_path(self.run_dir, slot)), limit=0)
-            client = self._clients[slot] = aiohttp.ClientSession(
-                connector=connector,
-                auto_decompress=False,
-                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-                timeout=aiohttp.ClientTimeout(total=None, connect=1.0),
-            )
-        return client
+    def _link(self, slot: int) -> _OwnerLink:
+        link = self._links.get(slot)
+        if link is None:
+            link = self._links[slot] = _OwnerLink(socket_path(self.run_dir, slot))
+        return link
 
     async def close(self) -> None:
-        for client in self._clients.values():
-            await client.close()
+        for link in self._links.values():
+            link.close()
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.headers.get(FORWARDED) or self.workers <= 1:
+        if self.workers <= 1 or request.headers.get(FORWARDED):
             return await handler(request)
         session_id = session_in_path(request.raw_path)
         if session_id is None:
@@ -91,33 +132,39 @@ class OwnerRouter:
         return await self.forward(request, owner)
 
     @staticmethod
-    def _unavailable(owner: int, request: web.Request, exc: Exception) -> ApiError:
-        log.warning("owner %d unavailable for %s %s: %s", owner, request.method, request.path, exc)
+    def _unavailable(owner: int, request: web.Request, exc: BaseException) -> ApiError:
+        log.warning("owner %d unavailable for %s %s: %r", owner, request.method, request.path, exc)
         return ApiError(503, {"detail": f"Worker {owner} owning this session is restarting"}, {"Retry-After": "1"})
 
     async def forward(self, request: web.Request, owner: int) -> web.Response:
         body = await request.read()
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
-        headers[FORWARDED] = str(self.slot)
-        url = URL("http://kato" + request.raw_path, encoded=True)
+        lines = [f"{request.method} {request.raw_path} HTTP/1.1", "Host: kato"]
+        lines += [f"{k}: {v}" for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP]
+        lines += [f"{FORWARDED}: {self.slot}", f"Content-Length: {len(body)}", "", ""]
+        message = "\r\n".join(lines).encode("latin-1") + body
+        link = self._link(owner)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.owner_wait
         while True:
             try:
-                async with self._client(owner).request(request.method, url, data=body, headers=headers) as answer:
-                    payload = await answer.read()
-                    self.forwarded += 1
-                    response = web.Response(status=answer.status, body=payload,
-                                            content_type=answer.content_type, charset=answer.charset)
-                    for name, value in answer.headers.items():
-                        if name.lower() not in _NOT_COPIED_BACK:
-                            response.headers.add(name, value)
-                    return response
-            except aiohttp.ClientConnectorError as exc:
+                reader, writer = await link.connect()
+                break
+            except OSError as exc:
                 # Nothing reached the owner (it is down or restarting): wait for it, briefly.
                 if loop.time() >= deadline:
                     raise self._unavailable(owner, request, exc) from None
-            except (aiohttp.ClientError, ConnectionError) as exc:
-                # Cut off mid-way: the owner may have applied it. Reported, never replayed, so no write is doubled.
-                raise self._unavailable(owner, request, exc) from None
                 await asyncio.sleep(0.05)
+        try:
+            status, headers, payload = await link.exchange(reader, writer, message)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            # Cut off mid-way: the owner may have applied it. Reported, never replayed, so no write is doubled.
+            raise self._unavailable(owner, request, exc) from None
+        self.forwarded += 1
+        response = web.Response(status=status, body=payload)
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == "content-type":
+                response.headers["Content-Type"] = value
+            elif lowered not in _NOT_COPIED_BACK:
+                response.headers.add(name, value)
+        return response

@@ -142,3 +142,34 @@ def test_connections_are_handed_to_the_owner(cluster) -> None:
     else:
         assert len(stats) == cluster.workers
         assert sum(s["adopted"] for s in stats) == sum(s["handed_off"] for s in stats) > 0
+
+
+def test_a_body_sent_after_its_head_follows_the_connection_to_the_owner(cluster) -> None:
+    """The handed-over connection's already-read head must reach the owner before the body still in the socket."""
+    import json
+    import socket
+    import time
+
+    async def make() -> str:
+        async with client(cluster.url) as http:
+            return await create(http, "split")
+
+    sid = asyncio.run(make())
+    host, port = cluster.url.rsplit("/", 1)[1].split(":")
+    body = json.dumps({"strings": ["late"]}).encode()
+    for _ in range(12):  # new connections land on every worker
+        with socket.create_connection((host, int(port))) as conn:
+            conn.sendall(f"POST /sessions/{sid}/observe HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode())
+            time.sleep(0.02)
+            conn.sendall(body)
+            answer = b""
+            while chunk := conn.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+
+    async def check() -> list:
+        async with client(cluster.url) as http:
+            return await stm(http, sid)
+
+    assert asyncio.run(check()) == [["late"]] * 12
