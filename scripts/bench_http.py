@@ -39,12 +39,15 @@ def local_server(workers: int, sync: bool):
         process = subprocess.Popen([sys.executable, "-m", "kato.cli", "serve", "--workers", str(workers)], env=env,
                                    cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            for _ in range(300):
+            for _ in range(600):  # the port is bound at once; wait until a worker answers
                 try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.5) as probe:
+                        probe.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                        if probe.recv(16).startswith(b"HTTP/1.1 200"):
+                            break
                 except OSError:
-                    time.sleep(0.1)
+                    pass
+                time.sleep(0.1)
             yield f"http://127.0.0.1:{port}"
         finally:
             process.terminate()
