@@ -122,7 +122,7 @@ def run_wrk(url: str, sessions: list[str], mix: dict[str, int], concurrency: int
         script.write(LUA)
     try:
         spec = ",".join(f"{k}={v}" for k, v in mix.items() if v)
-        out = subprocess.run(["wrk", "-t", "2", "-c", str(concurrency), "-d", f"{duration}s", "--latency",
+        out = subprocess.run(["wrk", "-t", "1", "-c", str(concurrency), "-d", f"{duration}s", "--latency",
                               "-s", script.name, url, "--", ",".join(sessions), spec, "1"],
                              capture_output=True, text=True, check=True).stdout
     finally:
