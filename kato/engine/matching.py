@@ -7,8 +7,8 @@ difflib's greedy block matcher without junk, exactly as the reference does; the 
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import LCSseq
@@ -130,10 +130,10 @@ def pre_potential(scalars: tuple[float, float, float, float]) -> float:
     return (evidence + confidence) * snr + fragmentation_term(fragmentation)
 
 
-@dataclass(frozen=True, slots=True)
-class Shape:
+class Shape(NamedTuple):
     """The alignment of one projection (engine.md §8.2-§8.3): shared by every pattern with that projection and
-    those event lengths. Positions refer to the state; event indices to the pattern."""
+    those event lengths. Positions refer to the state; event indices to the pattern. (Alignment values are
+    NamedTuples, not dataclasses, because they are memoized: tuples of numbers leave the cyclic GC's sight.)"""
 
     match_positions: tuple[int, ...]
     nblocks: int
@@ -173,8 +173,7 @@ def shape_of(
     return Shape(positions, len(blocks), cut, e1, e2, sum(lengths[e1:e2]), extras_count)
 
 
-@dataclass(frozen=True, slots=True)
-class Layout:
+class Layout(NamedTuple):
     """An alignment as positions (engine.md §8.3-§8.5): what turns into wire lists once the symbols are known.
 
     It depends only on the projection, the event lengths, the projected state and the STM's event sizes, so every
@@ -183,7 +182,7 @@ class Layout:
 
     e1: int
     e2: int
-    cut: tuple[int, int]  # (e1, e2), the key of a pattern's memoized cut
+    cut: tuple[int, int]  # (e1, e2), the key of a pattern's memoized cut (`PatternRecord.derived`)
     start: int  # the flat present is symbols[start:stop]
     stop: int
     missing_at: tuple[tuple[int, ...], ...]  # per present event: flat pattern positions of the missing symbols
@@ -193,6 +192,7 @@ class Layout:
     fragmentation: float
     snr: float
     fterm: float  # fragmentation_term(fragmentation)
+    core: float  # (evidence + confidence)·snr: the potential is core + itfdf + fterm, the pruning key core + fterm
 
 
 def layout_of(
@@ -218,11 +218,10 @@ def layout_of(
         match_count, len(projection), stop - start, extras_count, nblocks
     )
     return Layout(e1, e2, (e1, e2), start, stop, tuple(missing_at), tuple(extras_at), evidence, confidence,
-                  fragmentation, snr, fragmentation_term(fragmentation))
+                  fragmentation, snr, fragmentation_term(fragmentation), (evidence + confidence) * snr)
 
 
-@dataclass(frozen=True, slots=True)
-class GroupAlignment:
+class GroupAlignment(NamedTuple):
     """Everything about one projection's alignment that does not depend on the symbols themselves."""
 
     shape: Shape
@@ -231,7 +230,7 @@ class GroupAlignment:
     layout: Layout
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 14)
 def group_alignment(
     state_ids: tuple[int, ...], stm_lengths: tuple[int, ...], projection: tuple[int, ...], lengths: tuple[int, ...],
     keep_unmatched: bool,

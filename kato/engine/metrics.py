@@ -7,7 +7,7 @@ Evaluation order follows the spec wherever it fixes the value to the last bit (l
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -135,26 +135,22 @@ def _cosine(
 
 
 class ScoreTerms:
-    """The per-symbol factors of tf-idf, confluence and global_normalized_entropy for one request (§9.2-§9.4).
+    """The per-symbol factors of tf-idf and confluence for one request (§9.2, §9.4).
 
     Each of those scores adds up, per symbol of a pattern, a factor that depends only on the symbol and on
-    node-wide inputs (π, U, N). Computing each factor once per request instead of once per pattern and symbol
-    leaves every float unchanged: the same terms are added in the same order as `tfidf_score`, `confluence` and
-    `entropies` do (tests compare them bit for bit).
+    node-wide inputs (π, U). Computing each factor once per request instead of once per pattern and symbol
+    leaves every float unchanged: the same terms are added in the same order as `tfidf_score` and `confluence`
+    do (tests compare them bit for bit).
     """
 
-    __slots__ = ("_global", "_idf", "_log10", "probability", "total_pattern_frequencies", "unique", "vocabulary")
+    __slots__ = ("_idf", "_log10", "probability", "total_pattern_frequencies", "unique")
 
-    def __init__(
-        self, unique: int, vocabulary: int, total_pattern_frequencies: int, probability: Mapping[str, float]
-    ) -> None:
+    def __init__(self, unique: int, total_pattern_frequencies: int, probability: Mapping[str, float]) -> None:
         self.unique = unique
-        self.vocabulary = vocabulary
         self.total_pattern_frequencies = total_pattern_frequencies
         self.probability = probability
         self._idf: dict[str, float] = {}
         self._log10: dict[str, float] = {}
-        self._global: dict[str, float | None] = {}
 
     def tfidf(self, tf: Mapping[str, float]) -> float:
         """`tfidf_score(tf, U, π)`."""
@@ -186,20 +182,6 @@ class ScoreTerms:
                 term = logs[symbol] = math.log10(q) if q > 0 else LOG10_FLOOR
             log_sum += term
         return p_eh * (1 - 10**log_sum)
-
-    def global_normalized(self, distinct: Iterable[str]) -> float:
-        """The third value of `entropies` for distinct symbols in first-appearance order (vocabulary > 1)."""
-        terms = self._global
-        out = []
-        for symbol in distinct:
-            if symbol in terms:
-                term = terms[symbol]
-            else:
-                q = self.probability.get(symbol, 0.0)
-                term = terms[symbol] = q * math.log(q, self.vocabulary) if q > 0 else None
-            if term is not None:
-                out.append(term)
-        return -sum(out)
 
 
 def finalize(kb: KnowledgeView) -> dict[str, FinalizedMetrics]:

@@ -8,10 +8,9 @@ the ensemble before top-K pruning.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
+from operator import itemgetter, mul
 from typing import Any
 
 import numpy as np
@@ -31,7 +30,7 @@ from kato.engine.matching import (
     pre_potential,
     token_similarity,
 )
-from kato.engine.metrics import ScoreTerms, itfdf_similarities, term_frequencies
+from kato.engine.metrics import ScoreTerms, entropies, itfdf_similarities, term_frequencies
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,45 +61,28 @@ class _Aligned:
         self.extras = [[state[j] for j in at] for at in layout.extras_at]
 
 
-class _Cut:
-    """A pattern's events cut into past / present / future at (e1, e2), as wire lists: pattern-intrinsic, so
-    memoized on the record (`PatternRecord.derived`) and shared by every request (and response) that cuts it
-    there; they are never mutated."""
+# A pattern cut at (e1, e2) (engine.md §8.3): (flat present, grouping key of the future events). Pattern-intrinsic,
+# so memoized on the record (`PatternRecord.derived`), as tuples of strings only: memoized values stay out of the
+# cyclic GC's sight and cost little memory.
+_Cut = tuple[tuple[str, ...], "tuple[tuple[str, ...], ...] | None"]
 
-    __slots__ = ("_entropy", "_normalized", "_shares", "future", "future_key", "past", "present", "present_events")
 
-    def __init__(self, record: PatternRecord, layout: Layout) -> None:
-        events = record.events
-        self.present = record.symbols[layout.start:layout.stop]
-        self.past = [list(e) for e in events[: layout.e1]]
-        self.present_events = [list(e) for e in events[layout.e1:layout.e2]]
-        future = events[layout.e2:]
-        self.future = [list(e) for e in future]
-        # futures equal up to the order inside events share a group (§9.6)
-        self.future_key = tuple(tuple(sorted(e)) for e in future) if future else None
-        self._shares: dict[str, float] | None = None
-        self._entropy: float | None = None
-        self._normalized: tuple[int, float] | None = None
+def _cut(record: PatternRecord, layout: Layout) -> _Cut:
+    future = record.events[layout.e2:]
+    # futures equal up to the order inside events share a group (§9.6)
+    key = tuple(tuple(sorted(e)) for e in future) if future else None
+    cut = record.derived[layout.cut] = (record.symbols[layout.start:layout.stop], key)
+    return cut
 
-    def shares(self) -> dict[str, float]:
-        """Term frequencies of the present, first-appearance order (the runtime TF of §9.3-§9.4)."""
-        if self._shares is None:
-            self._shares = term_frequencies(self.present) if self.present else {}
-        return self._shares
 
-    def entropies(self, vocabulary: int, terms: ScoreTerms) -> tuple[float, float, float]:
-        """`entropies(shares, N, π)`: the entropy is intrinsic, the normalized one depends on N only."""
-        shares = self.shares()
-        if not shares:
-            return 0.0, 0.0, 0.0
-        if self._entropy is None:
-            self._entropy = -sum(p * math.log2(p) for p in shares.values())
-        if vocabulary <= 1:
-            return self._entropy, 0.0, 0.0
-        normalized = self._normalized
-        if normalized is None or normalized[0] != vocabulary:
-            normalized = self._normalized = (vocabulary, -sum(p * math.log(p, vocabulary) for p in shares.values()))
-        return self._entropy, normalized[1], terms.global_normalized(shares)
+def _sequence(record: PatternRecord) -> list[list[str]]:
+    """The record's events as wire lists, made once per record: past, present and future are slices of it (new
+    outer lists sharing these inner lists), so a response builds no event list of its own. Wire values are never
+    mutated."""
+    sequence = record.derived.get("sequence")
+    if sequence is None:
+        sequence = record.derived["sequence"] = list(map(list, record.events))
+    return sequence
 
 
 def _candidate_groups(
@@ -302,6 +284,16 @@ _ENSEMBLE_FIELDS = (
 )  # in the order of the lists `_Ensemble.rank_value` reads
 _WEIGHTED_FIELDS = ("weighted_similarity", "weighted_evidence", "weighted_confidence", "weighted_snr")
 _NO_WEIGHTS = (None, None, None, None)
+# The keys of a full-path prediction in the reference's order (§9.9), with the values that never vary.
+_WIRE_TEMPLATE: dict[str, Any] = dict.fromkeys((
+    "type", "name", "frequency", "emotives", "matches", "past", "present", "missing", "extras", "anomalies",
+    "potential", "evidence", "similarity", "fragmentation", "snr", "confluence", "predictive_information",
+    "sequence", "future", "confidence", "weighted_similarity", "weighted_evidence", "weighted_confidence",
+    "weighted_snr", "entropy", "normalized_entropy", "global_normalized_entropy", "itfdf_similarity",
+    "tfidf_score", "pattern_probability", "weighted_strength", "bayesian_posterior", "bayesian_prior",
+    "bayesian_likelihood",
+))
+_WIRE_TEMPLATE["type"] = "prototypical"
 
 
 class _Ensemble:
@@ -319,34 +311,35 @@ class _Ensemble:
                  kb: KnowledgeView) -> None:
         self.members = members
         self.pruned = pruned
+        # One pass over the members: cut, frequency, and the future groups of §9.6 summed in ensemble order.
         cuts: list[_Cut] = []
-        for record, _, _, al in members:
+        frequencies: list[int] = []
+        likelihoods: list[float] = []
+        groups: dict[tuple, list] = {}
+        for record, similarity, _, al in members:
             layout = al.layout
             derived = record.derived
-            cut = derived.get(layout.cut)
-            if cut is None:
-                cut = derived[layout.cut] = _Cut(record, layout)
+            cut = derived.get(layout.cut) or _cut(record, layout)
             cuts.append(cut)
-        self.cuts = cuts
-        frequencies = self.frequencies = [record.frequency or 1 for record, _, _, _ in members]
-        presents = [cut.present for cut in cuts]
-        # π covers matches ∪ flat(missing) of every member, which is matches ∪ flat(present) (§9).
-        symbols = set().union(*presents, *[al.matches for _, _, _, al in members])
-
-        # Future groups of §9.6, summed in ensemble order.
-        groups: dict[tuple, list] = {}
-        for (_, similarity, _, _), cut, frequency in zip(members, cuts, frequencies, strict=True):
-            key = cut.future_key
+            frequency = record.frequency or 1
+            frequencies.append(frequency)
+            likelihoods.append(similarity)
+            key = cut[1]
             if key is not None:
                 group = groups.get(key)
                 if group is None:
-                    group = groups[key] = [cut.future, 0.0, 0]
+                    group = groups[key] = [(record, layout.e2), 0.0, 0]
                 group[1] += frequency * similarity
                 group[2] += 1
+        self.cuts = cuts
+        self.frequencies = frequencies
         group_total = sum(g[1] for g in groups.values())
         self.future_groups = groups
         aggregate = self.aggregate = {key: (g[1] / group_total if group_total else 0) for key, g in groups.items()}
 
+        # π covers matches ∪ flat(missing) of every member, which is matches ∪ flat(present) (§9).
+        presents = [cut[0] for cut in cuts]
+        symbols = set().union(*presents, *[al.matches for _, _, _, al in members])
         counters = kb.counters()
         unique = counters.total_unique_patterns
         self.vocabulary = kb.vocabulary_size()
@@ -355,7 +348,7 @@ class _Ensemble:
         for s in symbols:
             stats = symbol_stats(s)
             probability[s] = stats.pattern_member_frequency / unique if (unique and stats) else 0.0
-        self.terms = ScoreTerms(unique, self.vocabulary, counters.total_pattern_frequencies, probability)
+        self.terms = ScoreTerms(unique, counters.total_pattern_frequencies, probability)
         self.scores: dict[tuple[tuple[str, ...], int], tuple[float, float, float, float, float]] = {}
 
         total_frequency = sum(frequencies)
@@ -364,21 +357,19 @@ class _Ensemble:
         # pattern_probability and bayesian_prior are both freq/Σfreq; weighted_strength and the posterior's
         # numerator are both similarity·that (§9.6-§9.7).
         priors = self.priors = [f / total_frequency for f in frequencies]
-        likelihoods = [similarity for _, similarity, _, _ in members]
         evidence = self.bayes_evidence = float(np.dot(np.array(likelihoods), np.array(priors)))
-        strengths = self.strengths = [s * p for s, p in zip(likelihoods, priors, strict=True)]
+        strengths = self.strengths = list(map(mul, likelihoods, priors))
         self.posteriors = [w / evidence for w in strengths] if evidence else [0] * len(strengths)
         infos = self.infos = []
         for cut, strength in zip(cuts, strengths, strict=True):
-            key = cut.future_key
-            share = aggregate[key] if key is not None else 0
+            share = aggregate[cut[1]] if cut[1] is not None else 0
             infos.append(strength / share if share > 0 else 0)
 
         self.weighted: list[tuple[float | None, float, float, float]] | None = None
         if config.affinity_emotive:
             weights = _symbol_weights(kb, state, config.affinity_emotive)
             weighted = self.weighted = [
-                _weighted_metrics(weights, state, record.symbols, al.matches, cut.present,
+                _weighted_metrics(weights, state, record.symbols, al.matches, cut[0],
                                   [s for e in al.extras for s in e])
                 for (record, _, _, al), cut in zip(members, cuts, strict=True)
             ]
@@ -389,12 +380,11 @@ class _Ensemble:
                 )
             ]
         else:
-            potentials = self.potentials = []
-            for (_, _, _, al), itfdf_similarity in zip(members, itfdf, strict=True):
-                layout = al.layout
-                potentials.append(
-                    (layout.evidence + layout.confidence) * layout.snr + itfdf_similarity + layout.fterm
-                )
+            # (evidence + confidence)·snr + itfdf + f(fragmentation), added left to right (§9.8)
+            self.potentials = [
+                al.layout.core + itfdf_similarity + al.layout.fterm
+                for (_, _, _, al), itfdf_similarity in zip(members, itfdf, strict=True)
+            ]
 
     def per_pattern(self, i: int) -> tuple[float, float, float, float, float]:
         """(confluence, entropy, normalized_entropy, global_normalized_entropy, tfidf_score) of member i: the
@@ -403,22 +393,22 @@ class _Ensemble:
         Runtime values depend only on the flat present and the frequency, which few members differ in (most
         presents are the matched state symbols), so they are computed once per distinct pair per request."""
         record = self.members[i][0]
-        cut = self.cuts[i]
+        present = self.cuts[i][0]
         terms = self.terms
         frequency = self.frequencies[i]
         finalized = record.finalized
         if finalized is not None:
             return (
-                terms.confluence(frequency, cut.present), finalized.entropy, finalized.normalized_entropy,
+                terms.confluence(frequency, present), finalized.entropy, finalized.normalized_entropy,
                 finalized.global_normalized_entropy, terms.tfidf(finalized.tf_vector),
             )
-        key = (cut.present, frequency)
+        key = (present, frequency)
         values = self.scores.get(key)
         if values is None:
-            entropy, normalized, global_normalized = cut.entropies(self.vocabulary, terms)
+            shares = term_frequencies(present) if present else {}
+            entropy, normalized, global_normalized = entropies(shares, self.vocabulary, terms.probability)
             values = self.scores[key] = (
-                terms.confluence(frequency, cut.present), entropy, normalized, global_normalized,
-                terms.tfidf(cut.shares()),
+                terms.confluence(frequency, present), entropy, normalized, global_normalized, terms.tfidf(shares),
             )
         return values
 
@@ -449,59 +439,58 @@ class _Ensemble:
             self.members, self.cuts, self.frequencies, self.potentials, self.itfdf
         )
         priors, strengths, posteriors, infos = self.priors, self.strengths, self.posteriors, self.infos
-        weighted, pruned, memo = self.weighted, self.pruned, self.scores
+        weighted, pruned, memo, template = self.weighted, self.pruned, self.scores, _WIRE_TEMPLATE
         out = []
         for i in indices:
             record, similarity, pre, al = members[i]
             cut = cuts[i]
             layout = al.layout
-            symbols = record.symbols
-            scores = None if record.finalized is not None else memo.get((cut.present, frequencies[i]))
+            scores = None if record.finalized is not None else memo.get((cut[0], frequencies[i]))
             confluence, entropy, normalized, global_normalized, tfidf = scores or self.per_pattern(i)
-            w_sim, w_ev, w_conf, w_snr = weighted[i] if weighted is not None else _NO_WEIGHTS
             derived = record.derived
             emotives = derived.get("emotives")
             if emotives is None:
                 emotives = derived["emotives"] = average_emotives(record.emotives)
-            sequence = derived.get("sequence")
-            if sequence is None:
-                sequence = derived["sequence"] = [list(e) for e in record.events]
-            prediction = {
-                "type": "prototypical",
-                "name": record.name,
-                "frequency": frequencies[i],
-                "emotives": emotives,
-                "matches": al.matches,
-                "past": cut.past,
-                "present": cut.present_events,
-                "missing": [[symbols[q] for q in at] for at in layout.missing_at],
-                "extras": al.extras,
-                "anomalies": al.anomalies or [],
-                "potential": potentials[i],
-                "evidence": layout.evidence,
-                "similarity": similarity,
-                "fragmentation": layout.fragmentation,
-                "snr": layout.snr,
-                "confluence": confluence,
-                "predictive_information": infos[i],
-                "sequence": sequence,
-                "future": cut.future,
-                "confidence": layout.confidence,
-                "weighted_similarity": w_sim,
-                "weighted_evidence": w_ev,
-                "weighted_confidence": w_conf,
-                "weighted_snr": w_snr,
-                "entropy": entropy,
-                "normalized_entropy": normalized,
-                "global_normalized_entropy": global_normalized,
-                "itfdf_similarity": itfdf[i],
-                "tfidf_score": tfidf,
-                "pattern_probability": priors[i],
-                "weighted_strength": strengths[i],
-                "bayesian_posterior": posteriors[i],
-                "bayesian_prior": priors[i],
-                "bayesian_likelihood": similarity,
-            }
+            # A copy of the key template plus item assignments: a literal of this size compiles to three
+            # merged sub-dicts (CPython builds displays in chunks of 16), which cost twice as much.
+            prediction = template.copy()
+            prediction["name"] = record.name
+            prediction["frequency"] = frequencies[i]
+            prediction["emotives"] = emotives
+            prediction["matches"] = al.matches
+            sequence = _sequence(record)
+            prediction["past"] = sequence[: layout.e1]
+            prediction["present"] = sequence[layout.e1:layout.e2]
+            symbols = record.symbols
+            prediction["missing"] = [[symbols[q] for q in at] for at in layout.missing_at]
+            prediction["extras"] = al.extras
+            prediction["anomalies"] = al.anomalies or []
+            prediction["potential"] = potentials[i]
+            prediction["evidence"] = layout.evidence
+            prediction["similarity"] = similarity
+            prediction["fragmentation"] = layout.fragmentation
+            prediction["snr"] = layout.snr
+            prediction["confluence"] = confluence
+            prediction["predictive_information"] = infos[i]
+            prediction["sequence"] = sequence
+            prediction["future"] = sequence[layout.e2:]
+            prediction["confidence"] = layout.confidence
+            if weighted is not None:
+                w_sim, w_ev, w_conf, w_snr = weighted[i]
+                prediction["weighted_similarity"] = w_sim
+                prediction["weighted_evidence"] = w_ev
+                prediction["weighted_confidence"] = w_conf
+                prediction["weighted_snr"] = w_snr
+            prediction["entropy"] = entropy
+            prediction["normalized_entropy"] = normalized
+            prediction["global_normalized_entropy"] = global_normalized
+            prediction["itfdf_similarity"] = itfdf[i]
+            prediction["tfidf_score"] = tfidf
+            prediction["pattern_probability"] = priors[i]
+            prediction["weighted_strength"] = strengths[i]
+            prediction["bayesian_posterior"] = posteriors[i]
+            prediction["bayesian_prior"] = priors[i]
+            prediction["bayesian_likelihood"] = similarity
             if pruned:
                 prediction["_pre_potential"] = pre
             out.append(prediction)
@@ -509,17 +498,17 @@ class _Ensemble:
 
     def future_potentials(self) -> list[dict]:
         """§9.6 over the pruned ensemble, aggregate_potential descending, ties in first-seen order."""
-        out = [
+        groups = list(self.future_groups.items())
+        shares = [-self.aggregate[key] for key, _ in groups]
+        return [
             {
-                "future": g[0],
+                "future": _sequence(g[0][0])[g[0][1]:],
                 "aggregate_potential": self.aggregate[key],
                 "supporting_patterns": g[2],
                 "total_weighted_frequency": g[1],
             }
-            for key, g in self.future_groups.items()
+            for key, g in map(groups.__getitem__, sorted(range(len(groups)), key=shares.__getitem__))
         ]
-        out.sort(key=lambda f: -f["aggregate_potential"])
-        return out
 
 
 def _full_path(stm: Events, state: list[str], config: EngineConfig, kb: KnowledgeView) -> PredictionResult:

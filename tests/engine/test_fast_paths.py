@@ -1,7 +1,7 @@
 """The prediction path's shortcuts give exactly what the plain recipes give (engine.md §9, bit for bit).
 
 Each shortcut is compared with the straightforward computation it replaces: per-symbol score factors with
-`tfidf_score` / `confluence` / `entropies`, the memoized itfdf with numpy on every vector, the prefix-key name
+`tfidf_score` / `confluence`, the memoized itfdf with numpy on every vector, the prefix-key name
 selection with sorting, and memoized per-pattern data with a knowledge base that never saw another request.
 """
 
@@ -22,7 +22,6 @@ from kato.engine.learning import plan_learn
 from kato.engine.metrics import (
     ScoreTerms,
     confluence,
-    entropies,
     itfdf_similarities,
     term_frequencies,
     tfidf_score,
@@ -48,18 +47,15 @@ def same(a: object, b: object) -> bool:
     st.lists(symbols, max_size=9),
     probabilities,
     st.integers(0, 40),
-    st.integers(0, 200),
     st.integers(0, 12),
     st.integers(1, 5),
 )
-def test_score_terms_equal_the_reference_functions(present, probability, unique, vocabulary, total, frequency):
-    terms = ScoreTerms(unique, vocabulary, total, probability)
+def test_score_terms_equal_the_reference_functions(present, probability, unique, total, frequency):
+    terms = ScoreTerms(unique, total, probability)
     tf = term_frequencies(present) if present else {}
     for _ in range(2):  # the second round reads memoized factors
         assert same(terms.tfidf(tf), tfidf_score(tf, unique, probability))
         assert same(terms.confluence(frequency, present), confluence(frequency, total, present, probability))
-        if tf and vocabulary > 1:
-            assert same(terms.global_normalized(tf), entropies(tf, vocabulary, probability)[2])
 
 
 def reference_itfdf(
