@@ -154,6 +154,8 @@ class Supervisor:
                 worker.drained = True
             if b"R" in data and not worker.ready:
                 worker.ready = True
+                if self._announced:  # a restarted slot: the others serve already, so this one may too
+                    self._open(worker)
                 self._failures.pop(worker.slot, None)
                 log.info("worker %d ready (pid %d)", worker.slot, worker.pid)
 
@@ -225,8 +227,16 @@ class Supervisor:
             return
         if all(w.ready for w in self.workers.values()):
             self._announced = True
+            for worker in self.workers.values():
+                self._open(worker)
             log.info("kato ready on %s with %d workers", self.address, self.settings.workers)
             systemd.notify(f"READY=1\nSTATUS=serving on {self.address} with {self.settings.workers} workers")
+
+    @staticmethod
+    def _open(worker: Worker) -> None:
+        """Let a worker accept public connections (see `kato.cluster.worker.serve`)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker.pid, signal.SIGUSR2)
 
     def reader_check(self) -> None:
         if self.settings.store != "lmdb":

@@ -66,16 +66,31 @@ async def serve(app: web.Application, settings: Settings, listener: socket.socke
             return handler_factory()
         return PeekingProtocol(handler_factory, router.owner, router.slot, handoff.send)
 
-    public = await loop.create_server(public_protocol, sock=listener, backlog=2048)
     await web.UnixSite(runner, str(unix_path)).start()
-    os.write(status_fd, b"R")  # only now: every socket accepts
+    # Public connections only once the supervisor says every slot is served (SIGUSR2): until then a request could
+    # land here for a session whose owner is still starting. The handler is in place before "ready" is reported.
+    go = asyncio.Event()
+    loop.add_signal_handler(signal.SIGUSR2, go.set)
+    os.write(status_fd, b"R")  # ready for forwarded requests and handoffs
+    servers: list[asyncio.base_events.Server] = []
+
+    async def open_public() -> None:
+        await go.wait()
+        servers.append(await loop.create_server(public_protocol, sock=listener, backlog=2048))
+
+    opening = asyncio.create_task(open_public())
+
+    def close_public() -> None:
+        opening.cancel()
+        for server in servers:
+            server.close()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     stats = app[CONTEXT].stats
 
     async def drain() -> None:
-        public.close()
+        close_public()
         while stats.in_flight:
             await asyncio.sleep(0.02)
         os.write(status_fd, b"D")
@@ -87,7 +102,7 @@ async def serve(app: web.Application, settings: Settings, listener: socket.socke
         await stop.wait()
     finally:
         beat.cancel()
-        public.close()
+        close_public()
         handoff.close(loop)
         await runner.cleanup()
 
@@ -113,6 +128,8 @@ def main(argv: list[str]) -> int:
     served again in the time it takes to open the store, not to start an interpreter and import numpy.
     """
     workers, listen_fd, status_fd = (int(a) for a in argv[:3])
+    for signum in (signal.SIGUSR1, signal.SIGUSR2):  # until the loop handles them, they must not kill the process
+        signal.signal(signum, signal.SIG_IGN)
     line = sys.stdin.readline()
     if not line:
         return 0  # the supervisor went away before assigning a slot
