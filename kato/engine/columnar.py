@@ -113,6 +113,8 @@ class ColumnarIndex:
         self._matrix_rows: dict[int, int] = {}
         self._layout_ids: dict[tuple[int, ...], int] = {}
         self._layout_list: list[tuple[int, ...]] = []
+        self._size_layouts: dict[int, set[int]] = {}  # pattern size -> ids of the event layouts of that size
+        self._weights: dict[tuple[int, int], np.ndarray] = {}  # (base, size) -> digit weights of group keys
         self._postings: dict[int, np.ndarray] = {}  # symbol id -> ascending pattern rows (capacity-padded)
         self._posting_sizes: dict[int, int] = {}
         self._keys = np.empty(1024, dtype=np.int64)  # name prefix keys, see `smallest_names`
@@ -137,6 +139,7 @@ class ColumnarIndex:
         if layout_id is None:
             layout_id = self._layout_ids[layout] = len(self._layout_list)
             self._layout_list.append(layout)
+        self._size_layouts.setdefault(size, set()).add(layout_id)
         slot = self._matrix_rows.get(size, 0)
         matrix = self._matrices.get(size)
         if matrix is None or slot >= len(matrix):
@@ -184,12 +187,13 @@ class ColumnarIndex:
         """Candidates grouped by (projection, event lengths): every pattern when `everything`, else the patterns
         sharing a symbol with the state. Group members are in first-learn order."""
         count = len(self.names)
-        lut = np.full(max(len(self.symbol_ids), 1), -1, dtype=np.int32)
+        # symbol id -> state index + 1 (0 for a symbol not in the state): row values are digits of the group key
+        lut = np.zeros(max(len(self.symbol_ids), 1), dtype=np.int64)
         shared = []
         for symbol, local in local_ids.items():
             sid = self.symbol_ids.get(symbol)
             if sid is not None:
-                lut[sid] = local
+                lut[sid] = local + 1
                 shared.append(sid)
         if everything:
             candidates = np.arange(count, dtype=np.int64)
@@ -209,23 +213,30 @@ class ColumnarIndex:
                 candidates = np.flatnonzero(mask)
         if len(candidates) == 0:
             return []
+        base = len(local_ids) + 1
+        if len(self._matrices) == 1:
+            (size,) = self._matrices
+            return self._group_rows(candidates, size, lut, base)
         sizes = self._sizes[candidates]
         out: list[CandidateGroup] = []
-        distinct = np.flatnonzero(np.bincount(sizes)).tolist()
-        for size in distinct:
-            members = candidates if len(distinct) == 1 else candidates[sizes == size]
-            out.extend(self._group_rows(members, size, lut, len(local_ids) + 1))
+        for size in np.flatnonzero(np.bincount(sizes)).tolist():
+            out.extend(self._group_rows(candidates[sizes == size], size, lut, base))
         return out
 
     def _group_rows(self, members: np.ndarray, size: int, lut: np.ndarray, base: int) -> list[CandidateGroup]:
         """Group patterns of one length by their projected rows plus event layout, exactly."""
-        rows = lut[self._matrices[size][self._slots[members]]]
+        rows = lut[self._matrices[size][self._slots[members]]]  # projection + 1
         layouts = self._layouts[members]
-        span = base**size * max(len(self._layout_list), 1)
+        one_layout = len(self._size_layouts[size]) == 1
+        span = base**size * (1 if one_layout else len(self._layout_list))
         if span < 2**62:
             # One int64 per row (mixed radix): one stable argsort groups the rows and keeps first-learn order.
-            weights = base ** np.arange(size, dtype=np.int64)
-            keys = (rows.astype(np.int64) + 1) @ weights + layouts.astype(np.int64) * (base**size)
+            weights = self._weights.get((base, size))
+            if weights is None:
+                weights = self._weights[(base, size)] = base ** np.arange(size, dtype=np.int64)
+            keys = rows @ weights
+            if not one_layout:
+                keys += layouts.astype(np.int64) * base**size
             if span <= 2**16:
                 keys = keys.astype(np.uint16)  # numpy's stable sort is a radix sort for 16-bit keys
             order = np.argsort(keys, kind="stable")
@@ -235,15 +246,15 @@ class ColumnarIndex:
             _, inverse = np.unique(keyed, axis=0, return_inverse=True)
             order = np.argsort(inverse.reshape(-1), kind="stable")
             ordered = inverse.reshape(-1)[order]
-        starts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
-        bounds = [0, *starts.tolist(), len(ordered)]
+        bounds = [0, *(np.flatnonzero(ordered[1:] != ordered[:-1]) + 1).tolist(), len(ordered)]
         heads = order[bounds[:-1]]
-        row_list = rows[heads].tolist()
+        projections = (rows[heads] - 1).tolist()
         layout_list = layouts[heads].tolist()
         sorted_members = members[order]
+        every_layout = self._layout_list
         return [
             CandidateGroup(
-                tuple(row_list[g]), self._layout_list[layout_list[g]],
+                tuple(projections[g]), every_layout[layout_list[g]],
                 rows=sorted_members[bounds[g]:bounds[g + 1]], index=self,
             )
             for g in range(len(heads))

@@ -132,8 +132,7 @@ def pre_potential(scalars: tuple[float, float, float, float]) -> float:
 
 class Shape(NamedTuple):
     """The alignment of one projection (engine.md §8.2-§8.3): shared by every pattern with that projection and
-    those event lengths. Positions refer to the state; event indices to the pattern. (Alignment values are
-    NamedTuples, not dataclasses, because they are memoized: tuples of numbers leave the cyclic GC's sight.)"""
+    those event lengths. Positions refer to the state; event indices to the pattern."""
 
     match_positions: tuple[int, ...]
     nblocks: int

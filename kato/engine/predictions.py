@@ -458,7 +458,7 @@ class _Ensemble:
             prediction["frequency"] = frequencies[i]
             prediction["emotives"] = emotives
             prediction["matches"] = al.matches
-            sequence = _sequence(record)
+            sequence = derived.get("sequence") or _sequence(record)
             prediction["past"] = sequence[: layout.e1]
             prediction["present"] = sequence[layout.e1:layout.e2]
             symbols = record.symbols
@@ -499,16 +499,20 @@ class _Ensemble:
     def future_potentials(self) -> list[dict]:
         """§9.6 over the pruned ensemble, aggregate_potential descending, ties in first-seen order."""
         groups = list(self.future_groups.items())
-        shares = [-self.aggregate[key] for key, _ in groups]
-        return [
-            {
-                "future": _sequence(g[0][0])[g[0][1]:],
-                "aggregate_potential": self.aggregate[key],
-                "supporting_patterns": g[2],
-                "total_weighted_frequency": g[1],
-            }
-            for key, g in map(groups.__getitem__, sorted(range(len(groups)), key=shares.__getitem__))
-        ]
+        aggregate = self.aggregate
+        shares = [-aggregate[key] for key, _ in groups]
+        out = []
+        for key, ((record, e2), total_weighted_frequency, supporting) in map(
+            groups.__getitem__, sorted(range(len(groups)), key=shares.__getitem__)
+        ):
+            sequence = record.derived.get("sequence") or _sequence(record)
+            out.append({
+                "future": sequence[e2:],
+                "aggregate_potential": aggregate[key],
+                "supporting_patterns": supporting,
+                "total_weighted_frequency": total_weighted_frequency,
+            })
+        return out
 
 
 def _full_path(stm: Events, state: list[str], config: EngineConfig, kb: KnowledgeView) -> PredictionResult:
