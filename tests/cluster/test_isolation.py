@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import pytest
 
 
 async def create(http: aiohttp.ClientSession, node: str) -> str:
@@ -33,24 +34,12 @@ def client(url: str) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(url, connector=aiohttp.TCPConnector(limit=64, force_close=True))
 
 
-def test_stm_isolation_different_node_ids(cluster) -> None:
+@pytest.mark.parametrize(("node_a", "node_b"), [("node-1", "node-2"), ("shared", "shared")],
+                         ids=["different_node_ids", "same_node_id"])
+def test_stm_isolation_between_two_sessions(cluster, node_a: str, node_b: str) -> None:
     async def scenario() -> None:
         async with client(cluster.url) as http:
-            a, b = await create(http, "node-1"), await create(http, "node-2")
-            await observe(http, a, "hello")
-            await observe(http, b, "foo")
-            await observe(http, a, "world")
-            await observe(http, b, "bar")
-            assert await stm(http, a) == [["hello"], ["world"]]
-            assert await stm(http, b) == [["foo"], ["bar"]]
-
-    asyncio.run(scenario())
-
-
-def test_stm_isolation_same_node_id(cluster) -> None:
-    async def scenario() -> None:
-        async with client(cluster.url) as http:
-            a, b = await create(http, "shared"), await create(http, "shared")
+            a, b = await create(http, node_a), await create(http, node_b)
             await observe(http, a, "hello")
             await observe(http, b, "foo")
             await observe(http, a, "world")

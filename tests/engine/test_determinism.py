@@ -36,15 +36,20 @@ print(json.dumps(dump, sort_keys=True))
 '''
 
 
-def test_write_sets_are_identical_under_three_hash_seeds() -> None:
+def outputs_under_hash_seeds(code: str, seeds: tuple[str, ...]) -> set[str]:
+    """What `code` prints in fresh interpreters, one per PYTHONHASHSEED."""
     root = Path(__file__).resolve().parents[2]
     outputs = set()
-    for seed in ("0", "1", "12345"):
+    for seed in seeds:
         env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(root))
-        result = subprocess.run(
-            [sys.executable, "-c", SCENARIO], env=env, cwd=root, capture_output=True, text=True, check=True
-        )
+        result = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True,
+                                check=True)
         outputs.add(result.stdout)
+    return outputs
+
+
+def test_write_sets_are_identical_under_three_hash_seeds() -> None:
+    outputs = outputs_under_hash_seeds(SCENARIO, ("0", "1", "12345"))
     assert len(outputs) == 1
     assert '"learned"' in outputs.pop()
 
@@ -67,12 +72,4 @@ print(json.dumps([[r.predictions, r.future_potentials] for r in out], sort_keys=
 
 
 def test_predictions_with_ties_are_identical_under_three_hash_seeds() -> None:
-    root = Path(__file__).resolve().parents[2]
-    outputs = set()
-    for seed in ("0", "7", "4242"):
-        env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(root))
-        result = subprocess.run(
-            [sys.executable, "-c", PREDICTION_SCENARIO], env=env, cwd=root, capture_output=True, text=True, check=True
-        )
-        outputs.add(result.stdout)
-    assert len(outputs) == 1
+    assert len(outputs_under_hash_seeds(PREDICTION_SCENARIO, ("0", "7", "4242"))) == 1
