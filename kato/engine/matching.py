@@ -185,6 +185,9 @@ class Layout(NamedTuple):
     start: int  # the flat present is symbols[start:stop]
     stop: int
     missing_at: tuple[tuple[int, ...], ...]  # per present event: flat pattern positions of the missing symbols
+    # the same as slices of the flat pattern when every event's missing symbols are adjacent (else None), so a
+    # response builds `missing` without a Python loop
+    missing_slices: tuple[slice, ...] | None
     extras_at: tuple[tuple[int, ...], ...]  # per STM event: state positions of the extras
     evidence: float
     confidence: float
@@ -216,8 +219,13 @@ def layout_of(
     evidence, confidence, fragmentation, snr = alignment_scalars(
         match_count, len(projection), stop - start, extras_count, nblocks
     )
-    return Layout(e1, e2, (e1, e2), start, stop, tuple(missing_at), tuple(extras_at), evidence, confidence,
-                  fragmentation, snr, fragmentation_term(fragmentation), (evidence + confidence) * snr)
+    missing_slices: tuple[slice, ...] | None = tuple(
+        slice(at[0], at[-1] + 1) if at else slice(0, 0) for at in missing_at
+    )
+    if any(len(at) != s.stop - s.start for at, s in zip(missing_at, missing_slices, strict=True)):
+        missing_slices = None
+    return Layout(e1, e2, (e1, e2), start, stop, tuple(missing_at), missing_slices, tuple(extras_at), evidence,
+                  confidence, fragmentation, snr, fragmentation_term(fragmentation), (evidence + confidence) * snr)
 
 
 class GroupAlignment(NamedTuple):

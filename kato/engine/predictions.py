@@ -76,12 +76,11 @@ def _cut(record: PatternRecord, layout: Layout) -> _Cut:
 
 
 def _sequence(record: PatternRecord) -> list[list[str]]:
-    """The record's events as wire lists, made once per record: past, present and future are slices of it (new
-    outer lists sharing these inner lists), so a response builds no event list of its own. Wire values are never
-    mutated."""
-    sequence = record.derived.get("sequence")
-    if sequence is None:
-        sequence = record.derived["sequence"] = list(map(list, record.events))
+    """The record's events as wire lists, made once per record (as `sequence` always was): past, present and future
+    are slices of it, new outer lists sharing its event lists, so a response builds no event list of its own. Wire
+    values are never mutated. The cost is a few small lists per record that was ever returned, which the cyclic
+    GC walks like the records themselves (see docs/BENCHMARKS.md on `gc.freeze()`)."""
+    sequence = record.derived["sequence"] = list(map(list, record.events))
     return sequence
 
 
@@ -316,7 +315,7 @@ class _Ensemble:
         frequencies: list[int] = []
         likelihoods: list[float] = []
         groups: dict[tuple, list] = {}
-        for record, similarity, _, al in members:
+        for index, (record, similarity, _, al) in enumerate(members):
             layout = al.layout
             derived = record.derived
             cut = derived.get(layout.cut) or _cut(record, layout)
@@ -328,7 +327,7 @@ class _Ensemble:
             if key is not None:
                 group = groups.get(key)
                 if group is None:
-                    group = groups[key] = [(record, layout.e2), 0.0, 0]
+                    group = groups[key] = [index, 0.0, 0]  # the first member with this future
                 group[1] += frequency * similarity
                 group[2] += 1
         self.cuts = cuts
@@ -462,7 +461,10 @@ class _Ensemble:
             prediction["past"] = sequence[: layout.e1]
             prediction["present"] = sequence[layout.e1:layout.e2]
             symbols = record.symbols
-            prediction["missing"] = [[symbols[q] for q in at] for at in layout.missing_at]
+            if layout.missing_slices is not None:
+                prediction["missing"] = list(map(list, map(symbols.__getitem__, layout.missing_slices)))
+            else:
+                prediction["missing"] = [[symbols[q] for q in at] for at in layout.missing_at]
             prediction["extras"] = al.extras
             prediction["anomalies"] = al.anomalies or []
             prediction["potential"] = potentials[i]
@@ -499,15 +501,15 @@ class _Ensemble:
     def future_potentials(self) -> list[dict]:
         """§9.6 over the pruned ensemble, aggregate_potential descending, ties in first-seen order."""
         groups = list(self.future_groups.items())
-        aggregate = self.aggregate
+        aggregate, members = self.aggregate, self.members
         shares = [-aggregate[key] for key, _ in groups]
         out = []
-        for key, ((record, e2), total_weighted_frequency, supporting) in map(
+        for key, (first, total_weighted_frequency, supporting) in map(
             groups.__getitem__, sorted(range(len(groups)), key=shares.__getitem__)
         ):
-            sequence = record.derived.get("sequence") or _sequence(record)
+            record, _, _, al = members[first]
             out.append({
-                "future": sequence[e2:],
+                "future": (record.derived.get("sequence") or _sequence(record))[al.layout.e2:],
                 "aggregate_potential": aggregate[key],
                 "supporting_patterns": supporting,
                 "total_weighted_frequency": total_weighted_frequency,
