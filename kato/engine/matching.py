@@ -181,7 +181,7 @@ class Layout(NamedTuple):
 
     e1: int
     e2: int
-    cut: tuple[int, int]  # (e1, e2), the key of a pattern's memoized cut (`PatternRecord.derived`)
+    cut: int  # e1·2³² + e2, the key of a pattern's memoized cut (`PatternRecord.derived`): an int hashes for free
     start: int  # the flat present is symbols[start:stop]
     stop: int
     missing_at: tuple[tuple[int, ...], ...]  # per present event: flat pattern positions of the missing symbols
@@ -224,7 +224,7 @@ def layout_of(
     )
     if any(len(at) != s.stop - s.start for at, s in zip(missing_at, missing_slices, strict=True)):
         missing_slices = None
-    return Layout(e1, e2, (e1, e2), start, stop, tuple(missing_at), missing_slices, tuple(extras_at), evidence,
+    return Layout(e1, e2, (e1 << 32) + e2, start, stop, tuple(missing_at), missing_slices, tuple(extras_at), evidence,
                   confidence, fragmentation, snr, fragmentation_term(fragmentation), (evidence + confidence) * snr)
 
 

@@ -7,7 +7,7 @@ Evaluation order follows the spec wherever it fixes the value to the last bit (l
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 
@@ -74,8 +74,10 @@ def itfdf_similarities(
     state: Sequence[str],
     frequencies: Sequence[int],
     probability: Mapping[str, float],
+    keys: Sequence[Hashable] | None = None,
 ) -> list[float]:
-    """`1 − (1 − cos(pv, sv))·freq/F` per prediction (§9.1).
+    """`1 − (1 − cos(pv, sv))·freq/F` per prediction (§9.1); `keys`, if given, are equal exactly when the presents
+    are (cheaper to hash than the presents).
 
     The vectors span the sorted union of every present symbol and the state, as in the reference, and the dot
     products and norms are numpy's on those full vectors: BLAS sums in blocks, so the zeros' positions can matter
@@ -95,14 +97,13 @@ def itfdf_similarities(
         state_counts[s] = state_counts.get(s, 0) + 1
     sv = weights * np.bincount([index[s] for s in state], minlength=size)
     sv_norm = float(np.sqrt(sv.dot(sv)))
-    cosines: dict[tuple[str, ...], float] = {}
+    cosines: dict[Hashable, float] = {}
     out = []
-    for present, frequency in zip(presents, frequencies, strict=True):
+    for present, frequency, key in zip(presents, frequencies, keys or map(tuple, presents), strict=True):
         if sv_norm > 0:
-            key = tuple(present)
             cos = cosines.get(key)
             if cos is None:
-                cos = cosines[key] = _cosine(key, index, weights, sv, sv_norm, state_counts, probability)
+                cos = cosines[key] = _cosine(present, index, weights, sv, sv_norm, state_counts, probability)
             distance = 1 - cos
         else:
             distance = 1.0
@@ -111,7 +112,7 @@ def itfdf_similarities(
 
 
 def _cosine(
-    present: tuple[str, ...], index: Mapping[str, int], weights: np.ndarray, sv: np.ndarray, sv_norm: float,
+    present: Sequence[str], index: Mapping[str, int], weights: np.ndarray, sv: np.ndarray, sv_norm: float,
     state_counts: Mapping[str, int], probability: Mapping[str, float],
 ) -> float:
     """`(pv·sv)/(‖pv‖‖sv‖)`, 0 when the denominator is 0, for the present's π-weighted count vector pv."""

@@ -52,26 +52,42 @@ class _Aligned:
     and each pattern gets its own. The lists are shared by the predictions of a group in one response: they are
     wire values, never mutated."""
 
-    __slots__ = ("anomalies", "extras", "layout", "matches")
+    __slots__ = ("_wire", "anomalies", "extras", "layout", "matches")
 
     def __init__(self, layout: Layout, state: Sequence[str], matches: list[str], anomalies: list[dict]) -> None:
         self.layout = layout
         self.matches = matches
         self.anomalies = anomalies
         self.extras = [[state[j] for j in at] for at in layout.extras_at]
+        self._wire: dict[str, Any] | None = None
+
+    def wire(self) -> dict[str, Any]:
+        """The wire template with this alignment's fields filled in; each prediction of the group copies it."""
+        if self._wire is None:
+            layout = self.layout
+            wire = self._wire = _WIRE_TEMPLATE.copy()
+            wire["matches"] = self.matches
+            wire["extras"] = self.extras
+            wire["evidence"] = layout.evidence
+            wire["fragmentation"] = layout.fragmentation
+            wire["snr"] = layout.snr
+            wire["confidence"] = layout.confidence
+        return self._wire
 
 
-# A pattern cut at (e1, e2) (engine.md §8.3): (flat present, grouping key of the future events). Pattern-intrinsic,
-# so memoized on the record (`PatternRecord.derived`), as tuples of strings only: memoized values stay out of the
-# cyclic GC's sight and cost little memory.
-_Cut = tuple[tuple[str, ...], "tuple[tuple[str, ...], ...] | None"]
+# A pattern cut at (e1, e2) (engine.md §8.3): (flat present, its key, the grouping key of the future events or
+# None). Pattern-intrinsic, so memoized on the record (`PatternRecord.derived`), as strings and tuples of strings
+# only: memoized values stay out of the cyclic GC's sight and cost little memory. The keys are reprs, equal exactly
+# when the tuples are, because a string caches its hash and a tuple does not: the ensemble looks them up per member.
+_Cut = tuple[tuple[str, ...], str, "str | None"]
 
 
 def _cut(record: PatternRecord, layout: Layout) -> _Cut:
+    present = record.symbols[layout.start:layout.stop]
     future = record.events[layout.e2:]
     # futures equal up to the order inside events share a group (§9.6)
-    key = tuple(tuple(sorted(e)) for e in future) if future else None
-    cut = record.derived[layout.cut] = (record.symbols[layout.start:layout.stop], key)
+    future_key = repr(tuple(tuple(sorted(e)) for e in future)) if future else None
+    cut = record.derived[layout.cut] = (present, repr(present), future_key)
     return cut
 
 
@@ -323,7 +339,7 @@ class _Ensemble:
             frequency = record.frequency or 1
             frequencies.append(frequency)
             likelihoods.append(similarity)
-            key = cut[1]
+            key = cut[2]
             if key is not None:
                 group = groups.get(key)
                 if group is None:
@@ -348,10 +364,10 @@ class _Ensemble:
             stats = symbol_stats(s)
             probability[s] = stats.pattern_member_frequency / unique if (unique and stats) else 0.0
         self.terms = ScoreTerms(unique, counters.total_pattern_frequencies, probability)
-        self.scores: dict[tuple[tuple[str, ...], int], tuple[float, float, float, float, float]] = {}
+        self.scores: dict[tuple[str, int], tuple[float, float, float, float, float]] = {}  # (present key, freq)
 
         total_frequency = sum(frequencies)
-        itfdf = self.itfdf = itfdf_similarities(presents, state, frequencies, probability)
+        itfdf = self.itfdf = itfdf_similarities(presents, state, frequencies, probability, [c[1] for c in cuts])
 
         # pattern_probability and bayesian_prior are both freq/Σfreq; weighted_strength and the posterior's
         # numerator are both similarity·that (§9.6-§9.7).
@@ -361,7 +377,7 @@ class _Ensemble:
         self.posteriors = [w / evidence for w in strengths] if evidence else [0] * len(strengths)
         infos = self.infos = []
         for cut, strength in zip(cuts, strengths, strict=True):
-            share = aggregate[cut[1]] if cut[1] is not None else 0
+            share = aggregate[cut[2]] if cut[2] is not None else 0
             infos.append(strength / share if share > 0 else 0)
 
         self.weighted: list[tuple[float | None, float, float, float]] | None = None
@@ -401,7 +417,7 @@ class _Ensemble:
                 terms.confluence(frequency, present), finalized.entropy, finalized.normalized_entropy,
                 finalized.global_normalized_entropy, terms.tfidf(finalized.tf_vector),
             )
-        key = (present, frequency)
+        key = (self.cuts[i][1], frequency)
         values = self.scores.get(key)
         if values is None:
             shares = term_frequencies(present) if present else {}
@@ -438,13 +454,13 @@ class _Ensemble:
             self.members, self.cuts, self.frequencies, self.potentials, self.itfdf
         )
         priors, strengths, posteriors, infos = self.priors, self.strengths, self.posteriors, self.infos
-        weighted, pruned, memo, template = self.weighted, self.pruned, self.scores, _WIRE_TEMPLATE
+        weighted, pruned, memo = self.weighted, self.pruned, self.scores
         out = []
         for i in indices:
             record, similarity, pre, al = members[i]
             cut = cuts[i]
             layout = al.layout
-            scores = None if record.finalized is not None else memo.get((cut[0], frequencies[i]))
+            scores = None if record.finalized is not None else memo.get((cut[1], frequencies[i]))
             confluence, entropy, normalized, global_normalized, tfidf = scores or self.per_pattern(i)
             derived = record.derived
             emotives = derived.get("emotives")
@@ -452,11 +468,10 @@ class _Ensemble:
                 emotives = derived["emotives"] = average_emotives(record.emotives)
             # A copy of the key template plus item assignments: a literal of this size compiles to three
             # merged sub-dicts (CPython builds displays in chunks of 16), which cost twice as much.
-            prediction = template.copy()
+            prediction = (al._wire or al.wire()).copy()
             prediction["name"] = record.name
             prediction["frequency"] = frequencies[i]
             prediction["emotives"] = emotives
-            prediction["matches"] = al.matches
             sequence = derived.get("sequence") or _sequence(record)
             prediction["past"] = sequence[: layout.e1]
             prediction["present"] = sequence[layout.e1:layout.e2]
@@ -465,18 +480,13 @@ class _Ensemble:
                 prediction["missing"] = list(map(list, map(symbols.__getitem__, layout.missing_slices)))
             else:
                 prediction["missing"] = [[symbols[q] for q in at] for at in layout.missing_at]
-            prediction["extras"] = al.extras
             prediction["anomalies"] = al.anomalies or []
             prediction["potential"] = potentials[i]
-            prediction["evidence"] = layout.evidence
             prediction["similarity"] = similarity
-            prediction["fragmentation"] = layout.fragmentation
-            prediction["snr"] = layout.snr
             prediction["confluence"] = confluence
             prediction["predictive_information"] = infos[i]
             prediction["sequence"] = sequence
             prediction["future"] = sequence[layout.e2:]
-            prediction["confidence"] = layout.confidence
             if weighted is not None:
                 w_sim, w_ev, w_conf, w_snr = weighted[i]
                 prediction["weighted_similarity"] = w_sim
