@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from kato.engine.columnar import CandidateGroup, ColumnarIndex, smallest_names
 from kato.engine.config import EngineConfig
 from kato.engine.learning import plan_learn
+from kato.engine.matching import layout_of
 from kato.engine.metrics import (
     ScoreTerms,
     confluence,
@@ -194,3 +195,23 @@ def test_hex_key_orders_like_names():
     keys = index._keys[: len(names)]
     assert np.all(np.diff(keys) >= 0)
     assert math.isfinite(float(keys[-1]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(-1, 2), min_size=1, max_size=3), min_size=1, max_size=5),
+    st.sets(st.integers(0, 2)),
+    st.data(),
+)
+def test_missing_slices_name_the_missing_positions(events, matched, data):
+    """When `Layout.missing_slices` is set, slicing gives exactly the symbols at `missing_at`."""
+    projection = [p for event in events for p in event]
+    lengths = [len(event) for event in events]
+    e1 = data.draw(st.integers(0, len(events)))
+    e2 = data.draw(st.integers(e1, len(events)))
+    layout = layout_of(projection, lengths, (0, 1, 2), (1, 1, 1), matched, e1, e2, 1, 0, len(matched))
+    symbols = tuple(f"s{q}" for q in range(len(projection)))
+    by_position = [[symbols[q] for q in at] for at in layout.missing_at]
+    if layout.missing_slices is not None:
+        assert [list(symbols[s]) for s in layout.missing_slices] == by_position
+    assert all(projection[q] not in matched for at in layout.missing_at for q in at)
