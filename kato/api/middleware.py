@@ -11,7 +11,8 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from kato.api.context import SESSION, context
-from kato.api.errors import ApiError, detail, json_response, session_not_found
+from kato.api.errors import ApiError, json_response, session_not_found
+from kato.api.paths import session_segments
 
 log = logging.getLogger("kato.api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -51,8 +52,8 @@ async def errors_and_tracing(request: web.Request, handler: Handler) -> web.Stre
 
 def session_id_of(request: web.Request) -> str | None:
     """The session a path names when the reference's middleware validates it (api.md §2.4), else None."""
-    parts = request.raw_path.split("?", 1)[0].split("/")
-    if len(parts) < 3 or parts[1] != "sessions" or not parts[2]:
+    parts = session_segments(request.raw_path)
+    if parts is None:
         return None
     if request.method == "GET" and (len(parts) == 3 or (len(parts) == 4 and parts[3] == "exists")):
         return None
@@ -89,6 +90,3 @@ async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse
         response.headers["X-Session-ID"] = session_id
     return response
 
-
-def not_found() -> ApiError:
-    return detail(404, "Not Found")

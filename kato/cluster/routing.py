@@ -17,6 +17,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from kato.api.errors import ApiError
+from kato.api.paths import session_segments
 from kato.cluster.ring import owned_session_id, owner_of
 
 log = logging.getLogger("kato.routing")
@@ -36,8 +37,8 @@ def socket_path(run_dir: Path, slot: int) -> Path:
 
 def session_in_path(raw_path: str) -> str | None:
     """The session a request is about: the segment after /sessions/, except the collection routes."""
-    parts = raw_path.split("?", 1)[0].split("/")
-    if len(parts) < 3 or parts[1] != "sessions" or not parts[2]:
+    parts = session_segments(raw_path)
+    if parts is None:
         return None
     if len(parts) == 3 and parts[2] == "count":
         return None
