@@ -3,6 +3,10 @@
 The engine never holds a knowledge base; it is handed a `KnowledgeView` per call. Implementations: the in-memory
 one in `kato.store.memory` (tests, benchmarks) and the LMDB one in `kato.store`. Every method is a read of the
 node's long-term memory as of one consistent moment (one read transaction in LMDB).
+
+Two optional methods give the prediction path per-process state that the view's owner keeps and drops with its
+other caches (the engine itself holds none): `columnar()`, the node's `ColumnarIndex` of pattern symbols, and
+`alignment_memo()`, an `AlignmentMemo` of projection alignments. A view without them gets the plain paths.
 """
 
 from __future__ import annotations

@@ -7,8 +7,7 @@ difflib's greedy block matcher without junk, exactly as the reference does; the 
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import LCSseq
@@ -237,16 +236,15 @@ class GroupAlignment(NamedTuple):
     layout: Layout
 
 
-@lru_cache(maxsize=1 << 14)
 def group_alignment(
     state_ids: tuple[int, ...], stm_lengths: tuple[int, ...], projection: tuple[int, ...], lengths: tuple[int, ...],
     keep_unmatched: bool,
 ) -> GroupAlignment | None:
     """The alignment of one projection against the projected state, or None where the pattern is dropped.
 
-    A pure function of its arguments, memoized for the whole process: state ids are canonical (first-appearance
-    indices of the state's distinct symbols), so the same (state, projection) pairs recur across requests and
-    nodes, and aligning them in Python cost more than all the numpy work of a request.
+    A pure function of its arguments. State ids are canonical (first-appearance indices of the state's distinct
+    symbols), so the same (state, projection) pairs recur across requests, and aligning them in Python cost more
+    than all the numpy work of a request: the prediction path memoizes the results in the view's `AlignmentMemo`.
     """
     shape = shape_of(projection, lengths, StateMatcher(state_ids), keep_unmatched)
     if shape is None:
@@ -257,6 +255,34 @@ def group_alignment(
     return GroupAlignment(
         shape, token_similarity(projection, state_ids), pre_potential(shape.scalars(len(projection))), layout
     )
+
+
+class AlignmentMemo(dict):
+    """`group_alignment` results by (state key, projection, event lengths), None included; see `alignment_key`.
+
+    Owned by a knowledge view's per-process caches (`alignment_memo()`), never by the engine: the values depend
+    only on the key, not on the knowledge, so one memo serves every version of a node. Bounded: cleared when
+    full, which costs only recomputation (a working set is a few hundred keys per node; lookups stay plain dict
+    reads, and clearing is safe under concurrent readers, unlike reordering an LRU list).
+    """
+
+    __slots__ = ("limit",)
+
+    def __init__(self, limit: int = 1 << 12) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def add(self, key: Hashable, value: Any) -> Any:
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = value
+        return value
+
+
+def state_key(state_ids: tuple[int, ...], stm_lengths: tuple[int, ...], keep_unmatched: bool) -> str:
+    """The request-wide part of an `AlignmentMemo` key, as a string: a string caches its hash, a tuple does not,
+    and the memo is read once per candidate group."""
+    return repr((state_ids, stm_lengths, keep_unmatched))
 
 
 def _fuzzy_matches(

@@ -21,6 +21,7 @@ from kato.engine.filters import run_pipeline
 from kato.engine.knowledge import Events, KnowledgeView, PatternRecord
 from kato.engine.learning import average_emotives
 from kato.engine.matching import (
+    AlignmentMemo,
     GroupAlignment,
     Layout,
     character_similarity,
@@ -28,6 +29,7 @@ from kato.engine.matching import (
     group_alignment,
     layout_of,
     pre_potential,
+    state_key,
     token_similarity,
 )
 from kato.engine.metrics import ScoreTerms, entropies, itfdf_similarities, term_frequencies
@@ -184,6 +186,7 @@ def predict(
 _Entry = tuple[CandidateGroup, GroupAlignment, "list[str] | None", "_Aligned | None"]
 # One ensemble member: (record, similarity, pre-potential, alignment).
 _Member = tuple[PatternRecord, float, float, _Aligned]
+_UNALIGNED = object()  # not in the alignment memo (None there is a memoized dropped projection)
 
 
 def _select(stm: Events, state: list[str], config: EngineConfig, kb: KnowledgeView) -> tuple[list[_Member], bool]:
@@ -200,9 +203,18 @@ def _select(stm: Events, state: list[str], config: EngineConfig, kb: KnowledgeVi
     state_ids = tuple(ids[s] for s in state)
     stm_lengths = tuple(len(event) for event in stm)
     keep_unmatched = threshold <= 0
+    memo_of = getattr(kb, "alignment_memo", None)
+    memo = memo_of() if memo_of is not None else AlignmentMemo()
+    memo_get = memo.get
+    prefix = state_key(state_ids, stm_lengths, keep_unmatched)
     levels: dict[tuple[float, float], list[_Entry]] = {}
     for group in _candidate_groups(kb, state, ids, config, similarity_of):
-        aligned = group_alignment(state_ids, stm_lengths, group.projection, group.lengths, keep_unmatched)
+        key = (prefix, group.projection, group.lengths)
+        aligned = memo_get(key, _UNALIGNED)
+        if aligned is _UNALIGNED:
+            aligned = memo.add(
+                key, group_alignment(state_ids, stm_lengths, group.projection, group.lengths, keep_unmatched)
+            )
         if aligned is None:
             continue
         similarity, pre = aligned.similarity, aligned.pre

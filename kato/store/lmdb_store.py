@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from kato.engine.columnar import ColumnarIndex
 from kato.engine.knowledge import Counters, FinalizedMetrics, PatternRecord, SymbolStats
 from kato.engine.learning import LearnPlan, WriteSet
+from kato.engine.matching import AlignmentMemo
 from kato.engine.session import PendingVector
 from kato.store import layout
 from kato.store.codec import decode_node
@@ -211,3 +212,7 @@ class LmdbKnowledgeBase:
     def columnar(self) -> ColumnarIndex:
         with self.store.view(self.node_id) as view:
             return view.columnar()
+
+    def alignment_memo(self) -> AlignmentMemo:
+        with self.store.view(self.node_id) as view:
+            return view.alignment_memo()

@@ -13,6 +13,7 @@ import numpy as np
 from kato.engine.columnar import ColumnarIndex
 from kato.engine.knowledge import Counters, FinalizedMetrics, PatternRecord, SymbolStats
 from kato.engine.learning import LearnPlan, WriteSet, resolve
+from kato.engine.matching import AlignmentMemo
 from kato.engine.metrics import finalize
 from kato.engine.session import PendingVector
 from kato.store.interface import ClearNode, FinalizeTraining, Op, OpResult
@@ -35,6 +36,7 @@ class MemoryKnowledgeBase:
         self._indexed: dict[str, tuple[float, ...]] = {}
         self._matrix: np.ndarray | None = None
         self._columnar = ColumnarIndex()
+        self._alignments = AlignmentMemo()
         self.version = 0
 
     # ------------------------------------------------------------------ reads (KnowledgeView)
@@ -73,6 +75,9 @@ class MemoryKnowledgeBase:
 
     def columnar(self) -> ColumnarIndex:
         return self._columnar
+
+    def alignment_memo(self) -> AlignmentMemo:
+        return self._alignments
 
     def nearest_vectors(self, vector: Sequence[float], k: int) -> list[str]:
         if not self._indexed:

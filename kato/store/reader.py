@@ -11,6 +11,8 @@ caches make repeated reads as cheap as dict lookups without ever serving a stale
   change between two writes, so a learn costs the readers one re-validation per pattern, not one decode.
 - the engine's column index (`columnar()`) and the matrix of indexed vectors are kept per node and validated by
   what makes them change: patterns only grow between two clears, vectors carry their own version.
+- the engine's memo of projection alignments (`alignment_memo()`) is kept per node as is: its values do not
+  depend on the knowledge, so no write invalidates it; it is bounded and dropped with the node's caches.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 
 from kato.engine.columnar import ColumnarIndex
 from kato.engine.knowledge import Counters, PatternRecord, SymbolStats
+from kato.engine.matching import AlignmentMemo
 from kato.store import layout
 from kato.store.codec import NodeState, decode_affinity, decode_pattern, decode_symbol, decode_vector, symbol_text_of
 
@@ -51,7 +54,7 @@ class Generation:
 class NodeCache:
     """Per-process caches of one node (see the module docstring)."""
 
-    __slots__ = ("columnar", "generation", "lock", "max_records", "records", "vectors")
+    __slots__ = ("alignments", "columnar", "generation", "lock", "max_records", "records", "vectors")
 
     def __init__(self, max_records: int = DEFAULT_RECORD_CACHE) -> None:
         self.generation = Generation(-1)
@@ -60,6 +63,7 @@ class NodeCache:
         self.vectors: tuple[int, list[str], np.ndarray] | None = None
         # (cleared_at, index): patterns only grow between two clears, so the index is extended, never rebuilt
         self.columnar: tuple[int, ColumnarIndex] | None = None
+        self.alignments = AlignmentMemo()
         self.lock = threading.Lock()
 
     def generation_for(self, version: int) -> Generation:
@@ -181,6 +185,10 @@ class NodeReader:
             if len(index) < count:
                 index.extend(self._patterns_in_order(len(index), count))
             return index
+
+    def alignment_memo(self) -> AlignmentMemo:
+        """The node's memo of projection alignments (`kato.engine.matching.AlignmentMemo`), shared by its views."""
+        return self._cache.alignments
 
     def _patterns_in_order(self, start: int, stop: int) -> list[tuple[str, tuple[tuple[str, ...], ...]]]:
         """(name, events) of the patterns with first-learn sequence numbers start..stop-1."""

@@ -298,3 +298,17 @@ def test_a_full_map_fails_that_batch_and_the_writer_lives_on(tmp_path: Path) -> 
             assert view.pattern_count() == 1 and view.pattern(small.name) is not None
     finally:
         store.close()
+
+
+def test_alignment_memo_is_per_node_and_survives_writes(store: LmdbStore) -> None:
+    store.write_sync(NODE, [plan_learn((("a",), ("b",), ("c",)))])
+    store.write_sync("other", [plan_learn((("a",), ("b",), ("c",)))])
+    with store.view(NODE) as view:
+        predict((("a",), ("b",)), EngineConfig(), view)
+        memo = view.alignment_memo()
+        assert len(memo) == 1
+    store.write_sync(NODE, [plan_learn((("a",), ("d",)))])
+    with store.view(NODE) as view:
+        assert view.alignment_memo() is memo
+    with store.view("other") as view:
+        assert view.alignment_memo() is not memo and len(view.alignment_memo()) == 0
