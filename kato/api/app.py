@@ -11,8 +11,7 @@ from aiohttp import web
 
 from kato.api import events, monitoring, observations, openapi, patterns, predictions, sessions
 from kato.api.context import CONTEXT, Context
-from kato.api.middleware import errors_and_tracing
-from kato.api.middleware import sessions as session_middleware
+from kato.api.middleware import build_middleware
 from kato.api.resources import ResourceSampler
 from kato.cluster.routing import OwnerRouter
 from kato.config import Settings
@@ -50,8 +49,7 @@ def create_app(
     router: OwnerRouter | None = None,
 ) -> web.Application:
     """One worker's application; with a `router`, requests about another worker's sessions go to that worker."""
-    middlewares = [errors_and_tracing, *([router.middleware] if router else []), session_middleware]
-    app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
+    app = web.Application(middlewares=[build_middleware(router)], client_max_size=settings.max_body_bytes)
     registry = SessionRegistry(snapshots, new_id=router.new_session_id) if router else SessionRegistry(snapshots)
     app[CONTEXT] = Context(settings=settings, store=store, registry=registry, worker_id=worker_id)
     app[monitoring.SAMPLER] = ResourceSampler(settings.data_dir)

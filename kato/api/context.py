@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from kato.api.ids import HexIds
 from kato.config import Settings
 from kato.sessions import Session, SessionRegistry
 from kato.store.interface import KnowledgeStore
@@ -31,6 +32,7 @@ class Context:
     stats: RequestStats = field(default_factory=RequestStats)
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
     worker_id: int = 0
+    ids: HexIds = field(default_factory=HexIds)
     # Counters of the process model (forwarded requests, handed-off connections), filled in by the worker.
     routing_stats: Callable[[], dict[str, int]] | None = None
 

@@ -6,7 +6,6 @@ session's requests apply in order while other sessions run freely.
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import replace
 
 from aiohttp import web
@@ -43,7 +42,7 @@ async def observe(request: web.Request) -> web.Response:
         "processor_id": session.node_id,
         "stm_length": len(outcome.state.stm),
         "time": outcome.state.time,
-        "unique_id": f"obs-{uuid.uuid4().hex}",
+        "unique_id": f"obs-{ctx.ids.next()}",
         "auto_learned_pattern": outcome.auto_learned_pattern,
     })
 
@@ -85,7 +84,7 @@ async def observe_sequence(request: web.Request) -> web.Response:
                 "sequence_position": position,
                 "stm_length": len(state.stm),
                 "time": state.time,
-                "unique_id": unique_id or f"seq-obs-{uuid.uuid4().hex}",
+                "unique_id": unique_id or f"seq-obs-{ctx.ids.next()}",
                 "auto_learned_pattern": outcome.auto_learned_pattern,
             })
         final = None

@@ -120,17 +120,11 @@ class OwnerRouter:
         for link in self._links.values():
             link.close()
 
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self.workers <= 1 or request.headers.get(FORWARDED):
-            return await handler(request)
-        session_id = session_in_path(request.raw_path)
-        if session_id is None:
-            return await handler(request)
-        owner = self.owner(session_id)
-        if owner == self.slot:
-            return await handler(request)
-        return await self.forward(request, owner)
+    def owner_of_path(self, parts: list[str]) -> int | None:
+        """The owner of the session in a /sessions/{id}[/...] path's segments; None for the collection routes."""
+        if len(parts) == 3 and parts[2] == "count":
+            return None
+        return self.owner(unquote(parts[2]))
 
     @staticmethod
     def _unavailable(owner: int, request: web.Request, exc: BaseException) -> ApiError:
