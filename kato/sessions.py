@@ -15,6 +15,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from kato import jsonio
 from kato.engine.config import EngineConfig
 from kato.engine.state import Percept, SessionState
@@ -25,8 +27,8 @@ class Session:
     """One session as its owner holds it. Assigning `state` drops the cached snapshot body, so a request that
     only slides the expiry re-writes 8 bytes of header plus the cached body instead of re-encoding the STM."""
 
-    __slots__ = ("_body", "_state", "created_at", "expires_at", "lock", "metadata", "node_id", "session_id",
-                 "ttl_seconds")
+    __slots__ = ("_body", "_config_json", "_state", "created_at", "expires_at", "lock", "metadata", "node_id",
+                 "session_id", "ttl_seconds")
 
     def __init__(self, session_id: str, node_id: str, created_at: float, expires_at: float, ttl_seconds: int,
                  metadata: dict[str, Any], state: SessionState) -> None:
@@ -38,6 +40,7 @@ class Session:
         self.metadata = metadata
         self._state = state
         self._body: bytes | None = None
+        self._config_json: tuple[EngineConfig, orjson.Fragment] | None = None
         self.lock = asyncio.Lock()
 
     @property
@@ -79,6 +82,16 @@ def encode(session: Session) -> bytes:
     return _EXPIRY.pack(session.expires_at) + body
 
 
+def _config_fragment(session: Session) -> orjson.Fragment:
+    """The config's JSON, encoded once per config object: it changes only on a config update, the STM on every
+    observe, and the snapshot is written on every request."""
+    config = session.state.config
+    cached = session._config_json
+    if cached is None or cached[0] is not config:
+        cached = session._config_json = (config, orjson.Fragment(orjson.dumps(_config_to_dict(config))))
+    return cached[1]
+
+
 def _encode_body(session: Session) -> bytes:
     state = session.state
     percept = None
@@ -88,20 +101,26 @@ def _encode_body(session: Session) -> bytes:
             "vectors": state.percept.vectors,
             "metadata": state.percept.metadata,
         }
-    return jsonio.dumps({
+    doc = {
         "v": 1,
         "session_id": session.session_id,
         "node_id": session.node_id,
         "created_at": session.created_at,
         "ttl_seconds": session.ttl_seconds,
         "metadata": session.metadata,
-        "config": _config_to_dict(state.config),
+        "config": None,
         "stm": state.stm,
         "emotives": state.emotives,
         "metadata_acc": state.metadata,
         "time": state.time,
         "percept": percept,
-    })
+    }
+    try:
+        doc["config"] = _config_fragment(session)
+        return orjson.dumps(doc)
+    except TypeError:  # a value orjson cannot write (an integer over 64 bits in metadata): the general path
+        doc["config"] = _config_to_dict(state.config)
+        return jsonio.dumps(doc)
 
 
 def decode(data: bytes) -> Session:

@@ -37,9 +37,17 @@ local weights = {}
 local ops = {}
 local total = 0
 local counter = 0
+local threads = 0
+
+-- In "session" mode wrk runs one thread per connection and each thread keeps to one session (args[4] = "session").
+function setup(thread)
+  threads = threads + 1
+  thread:set("index", threads)
+end
 
 function init(args)
   for sid in string.gmatch(args[1], "[^,]+") do table.insert(sessions, sid) end
+  if args[4] == "session" then sessions = {sessions[(index - 1) % #sessions + 1]} end
   for spec in string.gmatch(args[2], "[^,]+") do
     local name, weight = string.match(spec, "([%w%-]+)=(%d+)")
     total = total + tonumber(weight)
@@ -102,28 +110,38 @@ def server(workers: int, sync: bool):
             process.wait(timeout=60)
 
 
-async def prepare(url: str, sessions: int, patterns: int) -> list[str]:
-    """Sessions for the load, and a knowledge base of `patterns` patterns of 5 symbols for predictions to read."""
+async def new_sessions(url: str, sessions: int) -> list[str]:
+    """Fresh sessions for one run, so that no run starts from the STMs an earlier run grew."""
     async with aiohttp.ClientSession(url) as http:
         ids = []
         for _ in range(sessions):
             async with http.post("/sessions", json={"node_id": "bench"}) as response:
                 ids.append((await response.json())["session_id"])
+        return ids
+
+
+async def prepare(url: str, sessions: int, patterns: int) -> None:
+    """A knowledge base of `patterns` patterns of 5 symbols for predictions to read."""
+    ids = await new_sessions(url, sessions)
+    async with aiohttp.ClientSession(url) as http:
         for i in range(patterns):
             body = {"observations": [{"strings": [f"s{(i * 7 + j * 13) % 200}"]} for j in range(5)],
                     "learn_at_end": True}
             async with http.post(f"/sessions/{ids[i % len(ids)]}/observe-sequence", json=body) as response:
                 assert response.status == 200
-        return ids
 
 
-def run_wrk(url: str, sessions: list[str], mix: dict[str, int], concurrency: int, duration: int) -> dict:
+def run_wrk(url: str, sessions: list[str], mix: dict[str, int], concurrency: int, duration: int,
+            clients: str) -> dict:
+    """`clients`: "session" = each connection is one client with its own session (one wrk thread per connection);
+    "pooled" = connections shared by all sessions, a random session per request (one wrk thread)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA)
     try:
         spec = ",".join(f"{k}={v}" for k, v in mix.items() if v)
-        out = subprocess.run(["wrk", "-t", "1", "-c", str(concurrency), "-d", f"{duration}s", "--latency",
-                              "-s", script.name, url, "--", ",".join(sessions), spec, "1"],
+        threads = concurrency if clients == "session" else 1
+        out = subprocess.run(["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{duration}s", "--latency",
+                              "-s", script.name, url, "--", ",".join(sessions), spec, "1", clients],
                              capture_output=True, text=True, check=True).stdout
     finally:
         os.unlink(script.name)
@@ -164,6 +182,8 @@ def main() -> None:
     parser.add_argument("--patterns", type=int, default=200)
     parser.add_argument("--mix", help="e.g. observe=60,learn=10,predictions=20,stm=5,clear-stm=5")
     parser.add_argument("--no-sync", action="store_true")
+    parser.add_argument("--clients", choices=["session", "pooled"], nargs="+", default=["session", "pooled"],
+                        help="session: a connection per client session; pooled: random session per request")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install wrk")
@@ -173,19 +193,22 @@ def main() -> None:
     rows = []
     for workers in args.workers:
         with server(workers, not args.no_sync) as (url, run_dir):
-            sessions = asyncio.run(prepare(url, args.sessions, args.patterns))
-            for name, mix in mixes.items():
-                result = run_wrk(url, sessions, mix, args.concurrency, args.duration)
-                errors = sum(result[k] for k in ("connect_errors", "read_errors", "status_errors", "timeouts"))
-                rows.append((workers, name, result["rps"], result["p50_us"] / 1000, result["p99_us"] / 1000, errors))
+            asyncio.run(prepare(url, args.sessions, args.patterns))
+            for clients in args.clients:
+                for name, mix in mixes.items():
+                    sessions = asyncio.run(new_sessions(url, args.sessions))
+                    result = run_wrk(url, sessions, mix, args.concurrency, args.duration, clients)
+                    errors = sum(result[k] for k in ("connect_errors", "read_errors", "status_errors", "timeouts"))
+                    rows.append((workers, f"{name}/{clients}", result["rps"], result["p50_us"] / 1000,
+                                 result["p99_us"] / 1000, errors))
             if workers == 2:
                 direct, forwarded = asyncio.run(forwarding_cost(run_dir, 500))
                 print(f"forwarding: owner {direct * 1000:.3f} ms, via the other worker {forwarded * 1000:.3f} ms "
                       f"(+{(forwarded - direct) * 1000:.3f} ms per forwarded request)")
-    print(f"{'workers':>7} {'load':<13} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(f"{'workers':>7} {'load':<22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for workers, name, rps, p50, p99, errors in rows:
-        print(f"{workers:>7} {name:<13} {rps:>9.0f} {p50:>8.2f} {p99:>8.2f} {errors:>7}")
-    for name in mixes:
+        print(f"{workers:>7} {name:<22} {rps:>9.0f} {p50:>8.2f} {p99:>8.2f} {errors:>7}")
+    for name in dict.fromkeys(n for _, n, *_ in rows):
         by = {w: rps for w, n, rps, *_ in rows if n == name}
         if 1 in by and 2 in by:
             print(f"{name}: 2 workers / 1 worker = {by[2] / by[1]:.2f}x")

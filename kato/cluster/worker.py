@@ -21,6 +21,7 @@ from pathlib import Path
 import uvloop
 from aiohttp import web
 
+from kato import gcpolicy
 from kato.api.app import create_app
 from kato.api.context import CONTEXT
 from kato.cluster.handoff import Handoff, PeekingProtocol
@@ -98,10 +99,13 @@ async def serve(app: web.Application, settings: Settings, listener: socket.socke
     draining: list[asyncio.Task] = []
     loop.add_signal_handler(signal.SIGUSR1, lambda: draining or draining.append(asyncio.create_task(drain())))
     beat = asyncio.create_task(_heartbeat(status_fd))
+    gcpolicy.apply()
+    refreeze = asyncio.create_task(gcpolicy.refreeze_forever())
     try:
         await stop.wait()
     finally:
         beat.cancel()
+        refreeze.cancel()
         close_public()
         handoff.close(loop)
         await runner.cleanup()

@@ -129,3 +129,21 @@ async def test_snapshots_let_a_new_registry_load_the_session(client, new_session
     fresh = SessionRegistry(ctx.registry._snapshots)
     loaded = fresh.get(sid)
     assert loaded is not None and loaded.state == ctx.registry.get(sid).state
+
+
+async def test_snapshot_round_trips_after_a_config_update_and_with_huge_integers(client, new_session) -> None:
+    """The snapshot caches the config's JSON per config object and falls back to the standard library for
+    integers orjson cannot write; both must give back exactly the live state."""
+    from kato.api.context import CONTEXT
+    from kato.sessions import SessionRegistry
+
+    sid = await new_session(metadata={"big": 2**80})
+    await observe(client, sid, "a")
+    response = await client.post(f"/sessions/{sid}/config", json={"config": {"max_predictions": 7}})
+    assert response.status == 200, await response.text()
+    await observe(client, sid, "b", metadata={"n": 2**70})
+    ctx = client.server.app[CONTEXT]
+    loaded = SessionRegistry(ctx.registry._snapshots).get(sid)
+    live = ctx.registry.get(sid)
+    assert loaded is not None and loaded.state == live.state and loaded.metadata == live.metadata
+    assert loaded.state.config.max_predictions == 7
