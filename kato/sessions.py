@@ -8,18 +8,15 @@ Expiry is sliding (api.md §2.2): every lookup moves `expires_at` to now + the s
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import struct
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
-from kato import jsonio
+from kato import snapshot
 from kato.engine.config import EngineConfig
-from kato.engine.state import Percept, SessionState
+from kato.engine.state import SessionState
+from kato.snapshot import expires_of
 from kato.store.interface import SessionSnapshots
 
 
@@ -27,7 +24,7 @@ class Session:
     """One session as its owner holds it. Assigning `state` drops the cached snapshot body, so a request that
     only slides the expiry re-writes 8 bytes of header plus the cached body instead of re-encoding the STM."""
 
-    __slots__ = ("_body", "_config_json", "_state", "created_at", "expires_at", "lock", "metadata", "node_id",
+    __slots__ = ("_body", "_encoder", "_state", "created_at", "expires_at", "lock", "metadata", "node_id",
                  "session_id", "ttl_seconds")
 
     def __init__(self, session_id: str, node_id: str, created_at: float, expires_at: float, ttl_seconds: int,
@@ -40,7 +37,7 @@ class Session:
         self.metadata = metadata
         self._state = state
         self._body: bytes | None = None
-        self._config_json: tuple[EngineConfig, orjson.Fragment] | None = None
+        self._encoder = snapshot.SnapshotEncoder()
         self.lock = asyncio.Lock()
 
     @property
@@ -62,84 +59,16 @@ def new_session_id(now: float) -> str:
 
 # ---------------------------------------------------------------------------------------------------- snapshots
 
-def _config_to_dict(config: EngineConfig) -> dict[str, Any]:
-    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-
-
-_EXPIRY = struct.Struct("<d")
-
-
-def expires_of(data: bytes) -> float:
-    """A snapshot's expiry without decoding the rest (snapshots start with it, for counting and sweeping)."""
-    return _EXPIRY.unpack_from(data)[0]
-
-
 def encode(session: Session) -> bytes:
-    """The snapshot: expiry (fixed 8 bytes, readable without decoding) + the JSON body, cached per state."""
+    """The snapshot: expiry + the JSON body, the body cached per state (a read only slides the expiry)."""
     body = session._body
     if body is None:
-        body = session._body = _encode_body(session)
-    return _EXPIRY.pack(session.expires_at) + body
-
-
-def _config_fragment(session: Session) -> orjson.Fragment:
-    """The config's JSON, encoded once per config object: it changes only on a config update, the STM on every
-    observe, and the snapshot is written on every request."""
-    config = session.state.config
-    cached = session._config_json
-    if cached is None or cached[0] is not config:
-        cached = session._config_json = (config, orjson.Fragment(orjson.dumps(_config_to_dict(config))))
-    return cached[1]
-
-
-def _encode_body(session: Session) -> bytes:
-    state = session.state
-    percept = None
-    if state.percept is not None:
-        percept = {
-            "strings": state.percept.strings,
-            "vectors": state.percept.vectors,
-            "metadata": state.percept.metadata,
-        }
-    doc = {
-        "v": 1,
-        "session_id": session.session_id,
-        "node_id": session.node_id,
-        "created_at": session.created_at,
-        "ttl_seconds": session.ttl_seconds,
-        "metadata": session.metadata,
-        "config": None,
-        "stm": state.stm,
-        "emotives": state.emotives,
-        "metadata_acc": state.metadata,
-        "time": state.time,
-        "percept": percept,
-    }
-    try:
-        doc["config"] = _config_fragment(session)
-        return orjson.dumps(doc)
-    except TypeError:  # a value orjson cannot write (an integer over 64 bits in metadata): the general path
-        doc["config"] = _config_to_dict(state.config)
-        return jsonio.dumps(doc)
+        body = session._body = session._encoder.body(session)
+    return snapshot.encode(session.expires_at, body)
 
 
 def decode(data: bytes) -> Session:
-    doc = jsonio.loads(data[_EXPIRY.size:])
-    config = doc["config"]
-    config["filter_pipeline"] = tuple(config["filter_pipeline"])
-    percept = doc["percept"]
-    state = SessionState(
-        config=EngineConfig(**config),
-        stm=tuple(tuple(e) for e in doc["stm"]),
-        emotives=tuple(doc["emotives"]),
-        metadata=tuple(doc["metadata_acc"]),
-        time=doc["time"],
-        percept=None if percept is None else Percept(
-            strings=tuple(percept["strings"]),
-            vectors=tuple(tuple(v) for v in percept["vectors"]),
-            metadata=percept["metadata"],
-        ),
-    )
+    doc, state = snapshot.decode_state(data)
     return Session(
         session_id=doc["session_id"],
         node_id=doc["node_id"],

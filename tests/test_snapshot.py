@@ -1,0 +1,61 @@
+"""The snapshot encoder, with its cached config JSON, writes exactly the bytes of a full encoding."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import replace
+
+from kato import jsonio
+from kato.engine.config import EngineConfig
+from kato.engine.state import Percept, SessionState
+from kato.sessions import Session, decode, encode
+from kato.snapshot import _document, config_to_dict
+
+
+def _full(session: Session) -> bytes:
+    state = session.state
+    return jsonio.dumps(_document(session, state, config_to_dict(state.config), state.stm, state.emotives,
+                                  state.metadata))
+
+
+def test_bytes_equal_a_full_encoding_through_appends_drops_clears_and_config_changes() -> None:
+    rng = random.Random(7)
+    now = time.time()
+    session = Session("session-a", "node", now, now + 60, 60, {"m": 1}, SessionState())
+    cap = 25
+    for step in range(3000):
+        state = session.state
+        roll = rng.random()
+        if roll < 0.7:
+            event = tuple(sorted(f"s{rng.randrange(50)}" for _ in range(rng.randrange(1, 4))))
+            emotives = state.emotives
+            if rng.random() < 0.3:
+                emotives = (*emotives, {"e": rng.choice([1, 1.5, -2.25])})[-cap:]
+            metadata = state.metadata
+            if rng.random() < 0.2:
+                metadata = (*metadata, {"k": [step, "v"]})[-cap:]
+            state = replace(state, stm=(*state.stm, event)[-cap:], emotives=emotives, metadata=metadata,
+                            time=state.time + 1, percept=Percept(event, (), {}))
+        elif roll < 0.8:
+            state = replace(state, stm=state.stm[rng.randrange(1, 4):])
+        elif roll < 0.9:
+            state = replace(state, stm=(), emotives=(), metadata=())
+        else:
+            state = replace(state, config=EngineConfig(max_predictions=rng.randrange(1, 100)))
+        session.state = state
+        data = encode(session)
+        assert data[8:] == _full(session), step
+    restored = decode(data)
+    assert restored.state == session.state and restored.session_id == session.session_id
+
+
+def test_values_orjson_cannot_write_fall_back_to_the_standard_library() -> None:
+    now = time.time()
+    session = Session("session-b", "node", now, now + 60, 60, {}, SessionState(stm=(("a",),)))
+    encode(session)
+    session.state = replace(session.state, stm=(("a",), ("b",)), metadata=({"n": 2**70},))
+    data = encode(session)
+    assert data[8:] == _full(session) and decode(data).state == session.state
+    session.state = replace(session.state, stm=(("a",), ("b",), ("c",)))
+    assert encode(session)[8:] == _full(session)
