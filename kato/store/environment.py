@@ -37,11 +37,13 @@ def open_environment(
     max_dbs: int = layout.MAX_DBS,
     sync: bool = True,
     metasync: bool | None = None,
+    writemap: bool = False,
 ) -> lmdb.Environment:
     """Open (creating the directory if needed) an environment in this process.
 
     `sync=False` skips the fsync at commit: committed data then survives a crash of the process (it is in the
-    OS page cache) but not of the machine. `metasync` follows `sync` unless given.
+    OS page cache) but not of the machine. `metasync` follows `sync` unless given. `writemap` commits by writing
+    into the shared map instead of with pwrite calls (LMDB then sizes the file to the map, sparsely).
     """
     Path(path).mkdir(parents=True, exist_ok=True)
     return lmdb.open(
@@ -53,6 +55,7 @@ def open_environment(
         sync=sync,
         metasync=sync if metasync is None else metasync,
         lock=True,
+        writemap=writemap,
     )
 
 

@@ -2,8 +2,10 @@
 
 Why a second environment: snapshots are written on every session change, from the event loop, and must cost
 microseconds. With `sync=False` and `metasync=False` a commit is a few page writes into the OS page cache: the data
-survives a crash of the process (what a worker restart needs) but not a power cut. Keeping them apart from the
-knowledge base means the knowledge base keeps fsync'd commits and its writer lock is never taken for a snapshot.
+survives a crash of the process (what a worker restart needs) but not a power cut. With `writemap` a commit writes
+into the shared map instead of issuing a pwrite per page (~7 -> ~2.5 µs a snapshot; the file is then sized to the
+map, sparsely). Keeping them apart from the knowledge base means the knowledge base keeps fsync'd commits and its
+writer lock is never taken for a snapshot.
 
 The write transaction of `put`/`delete` begins and ends on the calling thread inside the call, as LMDB requires.
 """
@@ -26,7 +28,8 @@ class LmdbSessionSnapshots:
 
     def __init__(self, path: str | os.PathLike[str], *, map_size: int = DEFAULT_SESSIONS_MAP_SIZE) -> None:
         self._pid = os.getpid()
-        self._env = open_environment(path, map_size=map_size, max_dbs=0, sync=False, metasync=False)
+        self._env = open_environment(path, map_size=map_size, max_dbs=0, sync=False, metasync=False,
+                                     writemap=True)
         self._closed = False
 
     @staticmethod
