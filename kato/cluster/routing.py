@@ -70,13 +70,17 @@ class _OwnerLink:
                        request: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         try:
             writer.write(request)
-            status_line = await reader.readline()
-            if not status_line:
-                raise ConnectionResetError("owner closed the connection")
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")  # one await for the whole head, not one per line
+            except asyncio.IncompleteReadError as exc:
+                if not exc.partial:
+                    raise ConnectionResetError("owner closed the connection") from None
+                raise
+            status_line, *lines = head[:-4].decode("latin-1").split("\r\n")
             headers: list[tuple[str, str]] = []
             length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.decode("latin-1").partition(":")
+            for line in lines:
+                name, _, value = line.partition(":")
                 name, value = name.strip(), value.strip()
                 if name.lower() == "content-length":
                     length = int(value)
@@ -151,7 +155,7 @@ class OwnerRouter:
                 await asyncio.sleep(0.05)
         try:
             status, headers, payload = await link.exchange(reader, writer, message)
-        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
             # Cut off mid-way: the owner may have applied it. Reported, never replayed, so no write is doubled.
             raise self._unavailable(owner, request, exc) from None
         self.forwarded += 1
