@@ -74,6 +74,7 @@ class _Aligned:
             wire["fragmentation"] = layout.fragmentation
             wire["snr"] = layout.snr
             wire["confidence"] = layout.confidence
+            wire["anomalies"] = self.anomalies
         return self._wire
 
 
@@ -200,14 +201,15 @@ def _select(stm: Events, state: list[str], config: EngineConfig, kb: KnowledgeVi
     similarity_of = token_similarity if token_mode else character_similarity
     fuzzy = config.fuzzy_token_threshold or 0.0
     ids = _Ids({s: i for i, s in enumerate(dict.fromkeys(state))})
-    state_ids = tuple(ids[s] for s in state)
-    stm_lengths = tuple(len(event) for event in stm)
+    state_ids = tuple(map(ids.__getitem__, state))
+    stm_lengths = tuple(map(len, stm))
     keep_unmatched = threshold <= 0
     memo_of = getattr(kb, "alignment_memo", None)
     memo = memo_of() if memo_of is not None else AlignmentMemo()
     memo_get = memo.get
     prefix = state_key(state_ids, stm_lengths, keep_unmatched)
     levels: dict[tuple[float, float], list[_Entry]] = {}
+    count = 0  # candidates over every level
     for group in _candidate_groups(kb, state, ids, config, similarity_of):
         key = (prefix, group.projection, group.lengths)
         aligned = memo_get(key, _UNALIGNED)
@@ -223,6 +225,7 @@ def _select(stm: Events, state: list[str], config: EngineConfig, kb: KnowledgeVi
                 continue
             if not fuzzy:
                 levels.setdefault((pre, similarity), []).append((group, aligned, None, None))
+                count += group.size
                 continue
         for name in group.names():
             record = kb.pattern(name)
@@ -245,6 +248,7 @@ def _select(stm: Events, state: list[str], config: EngineConfig, kb: KnowledgeVi
                 al = _Aligned(layout, state, matches, anomalies)
                 pre = pre_potential((layout.evidence, layout.confidence, layout.fragmentation, layout.snr))
             levels.setdefault((pre, similarity), []).append((group, aligned, [name], al))
+            count += 1
 
     def size(entry: _Entry) -> int:
         return entry[0].size if entry[2] is None else len(entry[2])
@@ -263,7 +267,8 @@ def _select(stm: Events, state: list[str], config: EngineConfig, kb: KnowledgeVi
         return al
 
     keep = 3 * config.max_predictions
-    pruned = sum(size(e) for entries in levels.values() for e in entries) > keep
+    pruned = count > keep
+    pattern = kb.pattern
     picked: list[tuple[str, float, float, _Aligned]] = []
     if pruned:
         for level in sorted(levels, key=lambda k: (-k[0], -k[1])):
@@ -291,13 +296,17 @@ def _select(stm: Events, state: list[str], config: EngineConfig, kb: KnowledgeVi
             for entry in entries:
                 al = aligned_of(entry)
                 bucket.extend([(name, pre, al) for name in (entry[0].names() if entry[2] is None else entry[2])])
+        unpruned: list[_Member] = []
         for similarity in sorted(buckets, reverse=True):
             bucket = buckets[similarity]
             bucket.sort(key=itemgetter(0))
-            picked.extend([(name, similarity, pre, al) for name, pre, al in bucket])
+            for name, pre, al in bucket:
+                record = pattern(name)
+                if record is not None:
+                    unpruned.append((record, similarity, pre, al))
+        return unpruned, False
 
     members: list[_Member] = []
-    pattern = kb.pattern
     for name, similarity, pre, al in picked:
         record = pattern(name)
         if record is not None:
@@ -492,7 +501,6 @@ class _Ensemble:
                 prediction["missing"] = list(map(list, map(symbols.__getitem__, layout.missing_slices)))
             else:
                 prediction["missing"] = [[symbols[q] for q in at] for at in layout.missing_at]
-            prediction["anomalies"] = al.anomalies or []
             prediction["potential"] = potentials[i]
             prediction["similarity"] = similarity
             prediction["confluence"] = confluence
