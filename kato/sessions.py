@@ -16,7 +16,7 @@ from typing import Any
 from kato import snapshot
 from kato.engine.config import EngineConfig
 from kato.engine.state import SessionState
-from kato.snapshot import expires_of
+from kato.snapshot import EXPIRY_SIZE, expires_of
 from kato.store.interface import SessionSnapshots
 
 
@@ -162,9 +162,9 @@ class SessionRegistry:
         """Live sessions across every worker: counted from the shared snapshots, exact, never cached."""
         now = self._clock()
         live = 0
-        for session_id, data in self._snapshots.items():
+        for session_id, head in self._snapshots.heads(EXPIRY_SIZE):
             session = self._sessions.get(session_id)
-            expires_at = session.expires_at if session is not None else expires_of(data)
+            expires_at = session.expires_at if session is not None else expires_of(head)
             live += expires_at > now
         return live
 
@@ -172,8 +172,8 @@ class SessionRegistry:
         """Forget expired sessions held in memory and in the snapshots."""
         now = self._clock()
         expired = [sid for sid, s in self._sessions.items() if not s.alive(now)]
-        for session_id, data in self._snapshots.items():
-            if session_id not in self._sessions and expires_of(data) <= now:
+        for session_id, head in self._snapshots.heads(EXPIRY_SIZE):
+            if session_id not in self._sessions and expires_of(head) <= now:
                 expired.append(session_id)
         for session_id in expired:
             self._drop(session_id)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from kato.sessions import Session
 
 _EXPIRY = struct.Struct("<d")
+EXPIRY_SIZE = _EXPIRY.size
 
 
 def expires_of(data: bytes) -> float:

@@ -185,6 +185,9 @@ class MemoryStore:
     def items(self) -> Iterator[tuple[str, bytes]]:
         return iter(list(self._sessions.items()))
 
+    def heads(self, size: int) -> Iterator[tuple[str, bytes]]:
+        return iter([(session_id, data[:size]) for session_id, data in self._sessions.items()])
+
 
 def apply_ops(kb: MemoryKnowledgeBase, ops: Sequence[Op]) -> list[OpResult]:
     results: list[OpResult] = []

@@ -55,6 +55,18 @@ class LmdbSessionSnapshots:
         with self._env.begin() as txn:
             return iter([_split(value) for value in txn.cursor().iternext(keys=False)])
 
+    def heads(self, size: int) -> Iterator[tuple[str, bytes]]:
+        """Id and leading bytes of every snapshot, read from the map in place (`buffers=True`): only those bytes
+        are copied, whatever the size of the STMs."""
+        heads = []
+        with self._env.begin(buffers=True) as txn:
+            for value in txn.cursor().iternext(keys=False):
+                (id_size,) = _ID_LEN.unpack_from(value)
+                start = _ID_LEN.size
+                heads.append((layout.decode_text(value[start:start + id_size]),
+                              bytes(value[start + id_size:start + id_size + size])))
+        return iter(heads)
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True

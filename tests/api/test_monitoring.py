@@ -65,3 +65,13 @@ async def test_event_socket(client, new_session) -> None:
     assert destroyed["event_type"] == "session.destroyed" and destroyed["data"]["reason"] == "explicit_delete"
     await socket.close()
     assert (await socket.receive()).type in (WSMsgType.CLOSED, WSMsgType.CLOSE)
+
+
+def test_resource_samples_are_reused_within_the_interval(tmp_path) -> None:
+    """Health checks polled back to back share one sample, so CPU use is never measured over a few ms."""
+    from kato.api.resources import ResourceSampler
+
+    sampler = ResourceSampler(tmp_path, min_interval=60.0)
+    assert sampler.sample() is sampler.sample()
+    fresh = ResourceSampler(tmp_path, min_interval=0.0)
+    assert fresh.sample() is not fresh.sample()

@@ -20,7 +20,7 @@ from kato.store import open_store
 from kato.store.environment import StoreProcessError, reader_check
 from kato.store.interface import ClearNode, FinalizeTraining
 from kato.store.lmdb_store import LmdbKnowledgeBase, LmdbStore
-from kato.store.memory import MemoryKnowledgeBase, apply_ops
+from kato.store.memory import MemoryKnowledgeBase, MemoryStore, apply_ops
 from kato.store.sessions import LmdbSessionSnapshots
 from tests.store.support import (
     NODE,
@@ -226,8 +226,13 @@ def test_session_snapshots_round_trip_and_survive_reopening(tmp_path: Path) -> N
     reopened = LmdbSessionSnapshots(tmp_path / "data" / "sessions")
     try:
         assert sorted(reopened.items()) == [("one", b"state-1b"), (long_id, b"long")]
+        assert sorted(reopened.heads(3)) == [("one", b"sta"), (long_id, b"lon")]
+        assert sorted(reopened.heads(100)) == sorted(reopened.items())
     finally:
         reopened.close()
+    memory = MemoryStore()
+    memory.put("one", b"state-1b")
+    assert list(memory.heads(3)) == [("one", b"sta")]
 
 
 def test_predictions_on_lmdb_equal_predictions_in_memory(store: LmdbStore) -> None:
