@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -46,6 +46,19 @@ class Worker:
     @property
     def pid(self) -> int:
         return self.process.pid
+
+
+# Each worker is one process per core already: numerical libraries must not start their own thread pools on top
+# (OpenBLAS's idle threads spin and take CPU from the other workers). A value the operator set is kept.
+_SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def worker_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The supervisor's environment minus what systemd addressed to the supervisor alone."""
+    env = {k: v for k, v in environ.items() if k not in ("NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS")}
+    for name, value in _SINGLE_THREADED.items():
+        env.setdefault(name, value)
+    return env
 
 
 @dataclass
@@ -206,7 +219,7 @@ class Supervisor:
             [sys.executable, "-m", "kato.cluster.worker", str(self.settings.workers), str(listen_fd), str(status_w)],
             stdin=subprocess.PIPE,
             pass_fds=(listen_fd, status_w),
-            env={k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS")},
+            env=worker_environment(os.environ),
         )
         os.close(status_w)
         now = time.monotonic()

@@ -46,3 +46,11 @@ def test_jump_hash_known_values_and_owned_ids() -> None:
     for slot in range(4):
         sid = owned_session_id(slot, 4, 1700000000000)
         assert owner_of(sid, 4) == slot and sid.startswith("session-") and sid.endswith("-1700000000000")
+
+
+def test_workers_run_numerical_libraries_single_threaded_unless_told_otherwise() -> None:
+    from kato.cluster.supervisor import worker_environment
+
+    env = worker_environment({"NOTIFY_SOCKET": "/run/x", "OPENBLAS_NUM_THREADS": "4", "PATH": "/bin"})
+    assert "NOTIFY_SOCKET" not in env and env["PATH"] == "/bin"
+    assert env["OPENBLAS_NUM_THREADS"] == "4" and env["OMP_NUM_THREADS"] == "1"
