@@ -24,12 +24,21 @@ def _stable_hash(text: str, salt: int = 0) -> int:
 
 @lru_cache(maxsize=8)
 def _permutations(count: int) -> tuple[tuple[int, int], ...]:
+    """A constant table per `count` (the same in every process): cached as a constant, not as state."""
     return tuple(
         (_stable_hash("a", i) % (_MERSENNE - 1) + 1, _stable_hash("b", i) % _MERSENNE) for i in range(count)
     )
 
 
-@lru_cache(maxsize=65536)
+def _record_signature(record: PatternRecord, count: int) -> tuple[int, ...]:
+    """A pattern's signature, memoized on the immutable record (dropped with it), never in the engine."""
+    key = f"minhash:{count}"
+    signature = record.derived.get(key)
+    if signature is None:
+        signature = record.derived[key] = minhash_signature(frozenset(s for e in record.events for s in e), count)
+    return signature
+
+
 def minhash_signature(tokens: frozenset[str], count: int) -> tuple[int, ...]:
     """A MinHash signature over distinct tokens, identical in every process and under any hash seed."""
     hashes = [_stable_hash(t) for t in tokens]
@@ -64,7 +73,7 @@ def _minhash_stage(config: EngineConfig, state: Sequence[str]) -> Callable[[Patt
     my_bands = {(b, *mine[b * rows:(b + 1) * rows]) for b in range(bands)}
 
     def keep(record: PatternRecord) -> bool:
-        theirs = minhash_signature(frozenset(s for e in record.events for s in e), count)
+        theirs = _record_signature(record, count)
         if not any((b, *theirs[b * rows:(b + 1) * rows]) in my_bands for b in range(bands)):
             return False
         estimate = sum(x == y for x, y in zip(mine, theirs, strict=True)) / count
