@@ -24,7 +24,7 @@ from aiohttp import web
 from kato import gcpolicy
 from kato.api.app import create_app
 from kato.api.context import CONTEXT
-from kato.cluster.handoff import Handoff, PeekingProtocol
+from kato.cluster.handoff import Handoff, SessionConnection
 from kato.cluster.routing import OwnerRouter, socket_path
 from kato.config import Settings, from_json
 from kato.server import open_backend
@@ -56,16 +56,18 @@ async def serve(app: web.Application, settings: Settings, listener: socket.socke
     loop = asyncio.get_running_loop()
     router = app[ROUTER]
     handler_factory = runner.server
-    handoff = Handoff(settings.run_dir, router.slot, handler_factory)
+
+    def connection(primed: bytes = b"") -> SessionConnection:
+        return SessionConnection(handler_factory, router.owner, router.slot, handoff.send, primed)
+
+    handoff = Handoff(settings.run_dir, router.slot, connection)
     handoff.start(loop)
     app[CONTEXT].routing_stats = lambda: {
         "forwarded": router.forwarded, "handed_off": handoff.sent, "adopted": handoff.adopted,
     }
 
     def public_protocol() -> asyncio.Protocol:
-        if router.workers <= 1:
-            return handler_factory()
-        return PeekingProtocol(handler_factory, router.owner, router.slot, handoff.send)
+        return handler_factory() if router.workers <= 1 else connection()
 
     await web.UnixSite(runner, str(unix_path)).start()
     # Public connections only once the supervisor says every slot is served (SIGUSR2): until then a request could

@@ -7,6 +7,7 @@ one owner and no state is shared, whichever worker a request lands on.
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import aiohttp
 import pytest
@@ -162,3 +163,67 @@ def test_a_body_sent_after_its_head_follows_the_connection_to_the_owner(cluster)
             return await stm(http, sid)
 
     assert asyncio.run(check()) == [["late"]] * 12
+
+
+def test_a_pooled_keep_alive_connection_moves_to_each_requests_owner(cluster) -> None:
+    """One keep-alive connection carrying many sessions (a load balancer's pool): each request is served by its
+    session's owner, the connection handed over between requests instead of requests being forwarded; pipelined
+    requests (sent before the previous answer) are still answered in order."""
+    import json
+    import socket
+
+    async def make() -> list[str]:
+        async with client(cluster.url) as http:
+            return [await create(http, "pooled") for _ in range(8)]
+
+    sessions = asyncio.run(make())
+    host, port = cluster.url.rsplit("/", 1)[1].split(":")
+
+    def request(sid: str, symbol: str) -> bytes:
+        body = json.dumps({"strings": [symbol]}).encode()
+        return (f"POST /sessions/{sid}/observe HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+    def read_response(conn: socket.socket, pending: bytes) -> tuple[int, dict, bytes]:
+        while b"\r\n\r\n" not in pending:
+            pending += conn.recv(65536)
+        head, rest = pending.split(b"\r\n\r\n", 1)
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))
+        while len(rest) < length:
+            rest += conn.recv(65536)
+        return int(head.split(b" ")[1]), json.loads(rest[:length]), rest[length:]
+
+    with socket.create_connection((host, int(port))) as conn:
+        pending = b""
+        for round_ in range(3):
+            for sid in sessions:
+                conn.sendall(request(sid, f"r{round_}"))
+                status, body, pending = read_response(conn, pending)
+                assert status == 200 and body["session_id"] == sid and body["stm_length"] == round_ + 1
+        conn.sendall(b"".join(request(sid, "piped") for sid in sessions))  # pipelined: forwarded where needed
+        for sid in sessions:
+            status, body, pending = read_response(conn, pending)
+            assert status == 200 and body["session_id"] == sid and body["stm_length"] == 4
+
+    async def check() -> tuple[list[list[list[str]]], list[dict]]:
+        async with client(cluster.url) as http:
+            stms = [await stm(http, sid) for sid in sessions]
+            seen: dict[str, dict] = {}
+            for _ in range(200):
+                if len(seen) == cluster.workers:
+                    break
+                async with http.get("/status") as response:
+                    worker = (await response.json())["processors"]["processors"][0]
+                    seen[worker["processor_id"]] = worker["routing"]
+            return stms, list(seen.values())
+
+    stms, stats = asyncio.run(check())
+    assert stms == [[["r0"], ["r1"], ["r2"], ["piped"]]] * len(sessions)
+    if cluster.workers > 1:
+        from kato.cluster.ring import owner_of
+
+        owners = [owner_of(sid, cluster.workers) for sid in sessions] * 3
+        moves = sum(a != b for a, b in itertools.pairwise(owners))
+        assert sum(s["adopted"] for s in stats) == sum(s["handed_off"] for s in stats) >= moves > 0
+        assert sum(s["forwarded"] for s in stats) <= len(sessions)  # only pipelined requests may be forwarded
