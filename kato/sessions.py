@@ -83,18 +83,25 @@ def decode(data: bytes) -> Session:
 # ---------------------------------------------------------------------------------------------------- registry
 
 class SessionRegistry:
-    """The sessions this worker owns, backed by durable snapshots."""
+    """The sessions this worker owns, backed by durable snapshots.
+
+    `owns` says whether this worker owns a session id. New ids are drawn uniformly, whichever worker creates them,
+    so sessions spread over the workers even when one pooled connection (a load balancer's) creates them all; a
+    session another worker owns is written to the store only, and its owner loads it on first touch.
+    """
 
     def __init__(
         self,
         snapshots: SessionSnapshots,
         clock: Callable[[], float] = time.time,
         new_id: Callable[[float], str] = new_session_id,
+        owns: Callable[[str], bool] = lambda session_id: True,
     ) -> None:
         self._sessions: dict[str, Session] = {}
         self._snapshots = snapshots
         self._clock = clock
         self._new_id = new_id
+        self._owns = owns
         self.created_total = 0
         self.deleted_total = 0
 
@@ -112,7 +119,8 @@ class SessionRegistry:
             metadata=metadata,
             state=SessionState(config=config),
         )
-        self._sessions[session.session_id] = session
+        if self._owns(session.session_id):
+            self._sessions[session.session_id] = session
         self.save(session)
         self.created_total += 1
         return session

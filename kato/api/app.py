@@ -50,7 +50,7 @@ def create_app(
 ) -> web.Application:
     """One worker's application; with a `router`, requests about another worker's sessions go to that worker."""
     app = web.Application(middlewares=[build_middleware(router)], client_max_size=settings.max_body_bytes)
-    registry = SessionRegistry(snapshots, new_id=router.new_session_id) if router else SessionRegistry(snapshots)
+    registry = SessionRegistry(snapshots, owns=router.owns) if router else SessionRegistry(snapshots)
     app[CONTEXT] = Context(settings=settings, store=store, registry=registry, worker_id=worker_id)
     app[monitoring.SAMPLER] = ResourceSampler(settings.data_dir)
     app[monitoring.HISTORY] = deque(maxlen=360)

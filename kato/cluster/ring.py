@@ -7,7 +7,6 @@ from N to N+1 workers moves only about 1/(N+1) of the sessions (Lamping and Veac
 from __future__ import annotations
 
 import hashlib
-import uuid
 
 _MULTIPLIER = 2862933555777941757
 _MASK = (1 << 64) - 1
@@ -32,12 +31,3 @@ def session_key(session_id: str) -> int:
 def owner_of(session_id: str, workers: int) -> int:
     """The worker slot that owns `session_id` among `workers` slots."""
     return jump_hash(session_key(session_id), workers)
-
-
-def owned_session_id(slot: int, workers: int, now_ms: int) -> str:
-    """A new id in the reference's format (`session-<uuid4 hex>-<epoch ms>`) that this slot owns, so the worker
-    that creates a session also keeps it; about `workers` draws on average."""
-    while True:
-        candidate = f"session-{uuid.uuid4().hex}-{now_ms}"
-        if workers <= 1 or owner_of(candidate, workers) == slot:
-            return candidate

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from kato.api.errors import ApiError
 from kato.api.paths import session_segments
-from kato.cluster.ring import owned_session_id, owner_of
+from kato.cluster.ring import owner_of
 
 log = logging.getLogger("kato.routing")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -110,9 +110,8 @@ class OwnerRouter:
     def owner(self, session_id: str) -> int:
         return owner_of(session_id, self.workers)
 
-    def new_session_id(self, now: float) -> str:
-        """Ids this worker owns, so the worker that creates a session keeps it."""
-        return owned_session_id(self.slot, self.workers, int(now * 1000))
+    def owns(self, session_id: str) -> bool:
+        return owner_of(session_id, self.workers) == self.slot
 
     def _link(self, slot: int) -> _OwnerLink:
         link = self._links.get(slot)

@@ -227,3 +227,23 @@ def test_a_pooled_keep_alive_connection_moves_to_each_requests_owner(cluster) ->
         moves = sum(a != b for a, b in itertools.pairwise(owners))
         assert sum(s["adopted"] for s in stats) == sum(s["handed_off"] for s in stats) >= moves > 0
         assert sum(s["forwarded"] for s in stats) <= len(sessions)  # only pipelined requests may be forwarded
+
+
+def test_sessions_created_over_one_connection_spread_over_every_worker(cluster) -> None:
+    """A load balancer creates sessions over one pooled connection: they are spread over the workers by the ring,
+    not all kept by the worker that accepted the connection, and each is served (by its owner) right away."""
+    from kato.cluster.ring import owner_of
+
+    async def scenario() -> list[str]:
+        one = aiohttp.TCPConnector(limit=1)
+        async with aiohttp.ClientSession(cluster.url, connector=one) as http:
+            sessions = [await create(http, "spread") for _ in range(30)]
+            for i, sid in enumerate(sessions):
+                async with http.post(f"/sessions/{sid}/observe", json={"strings": [f"s{i}"]}) as response:
+                    assert response.status == 200 and (await response.json())["stm_length"] == 1
+        async with client(cluster.url) as http:
+            assert [await stm(http, sid) for sid in sessions] == [[[f"s{i}"]] for i in range(30)]
+        return sessions
+
+    sessions = asyncio.run(scenario())
+    assert {owner_of(sid, cluster.workers) for sid in sessions} == set(range(cluster.workers))

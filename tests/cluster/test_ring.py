@@ -8,7 +8,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from kato.cluster.ring import jump_hash, owned_session_id, owner_of
+from kato.cluster.ring import jump_hash, owner_of
 
 IDS = [f"session-{i:032x}-{1700000000000 + i}" for i in range(20000)]
 
@@ -40,12 +40,37 @@ def test_owner_is_the_same_in_every_process_and_hash_seed() -> None:
     assert outputs == {str([owner_of(f"s{i}", 5) for i in range(50)]) + "\n"}
 
 
-def test_jump_hash_known_values_and_owned_ids() -> None:
-    assert [jump_hash(k, 10) for k in (0, 1, 2**63)] == [jump_hash(k, 10) for k in (0, 1, 2**63)]
+def test_jump_hash_values_are_pinned() -> None:
+    """Owners must not change between releases: a rolling upgrade would otherwise move sessions between workers."""
+    keys = (0, 1, 2**63, 2**64 - 1, 123456789)
+    assert [jump_hash(k, 10) for k in keys] == [0, 6, 5, 9, 7]
+    assert [jump_hash(k, 1000) for k in keys] == [0, 549, 453, 313, 294]
     assert jump_hash(123456789, 1) == 0
-    for slot in range(4):
-        sid = owned_session_id(slot, 4, 1700000000000)
-        assert owner_of(sid, 4) == slot and sid.startswith("session-") and sid.endswith("-1700000000000")
+
+
+def test_a_worker_keeps_only_the_new_sessions_it_owns_and_the_owner_loads_the_others(tmp_path) -> None:
+    """New ids are uniform over the ring, whoever creates them; the creator writes a session it does not own to the
+    store, and that session's owner serves it from there."""
+    from kato.engine.config import EngineConfig
+    from kato.sessions import SessionRegistry
+    from kato.store.sessions import LmdbSessionSnapshots
+
+    snapshots = LmdbSessionSnapshots(tmp_path / "sessions")
+    try:
+        creator = SessionRegistry(snapshots, owns=lambda sid: owner_of(sid, 2) == 0)
+        owner = SessionRegistry(snapshots, owns=lambda sid: owner_of(sid, 2) == 1)
+        created = [creator.create("n", 60, {}, EngineConfig()) for _ in range(200)]
+        owners = [owner_of(s.session_id, 2) for s in created]
+        assert 60 <= owners.count(1) <= 140  # uniform, not all on the creating worker
+        kept = {s.session_id for s in creator.local_sessions()}
+        assert kept == {s.session_id for s, o in zip(created, owners, strict=True) if o == 0}
+        assert creator.count() == 200
+        for session, slot in zip(created, owners, strict=True):
+            if slot == 1:
+                loaded = owner.get(session.session_id)
+                assert loaded is not None and loaded.node_id == "n" and loaded.state.stm == ()
+    finally:
+        snapshots.close()
 
 
 def test_workers_run_numerical_libraries_single_threaded_unless_told_otherwise() -> None:
