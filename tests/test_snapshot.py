@@ -59,3 +59,28 @@ def test_values_orjson_cannot_write_fall_back_to_the_standard_library() -> None:
     assert data[8:] == _full(session) and decode(data).state == session.state
     session.state = replace(session.state, stm=(("a",), ("b",), ("c",)))
     assert encode(session)[8:] == _full(session)
+
+
+def test_long_rolling_stms_stay_exact_through_buffer_compaction_and_long_cuts() -> None:
+    """At the 1,000-event cap every observe cuts one event at the front: the kept JSON is reused, its dead prefix
+    dropped from time to time, and cuts longer than the scan start over; the bytes always equal a full encoding."""
+    rng = random.Random(11)
+    now = time.time()
+    session = Session("session-c", "node", now, now + 60, 60, {}, SessionState())
+    cap = 1000
+    for step in range(6000):
+        state = session.state
+        roll = rng.random()
+        if roll < 0.97:
+            event = (f"{'x' * rng.randrange(40, 120)}{step}",)
+            emotives = (*state.emotives, {"e": step / 7})[-cap:] if step % 3 else state.emotives
+            state = replace(state, stm=(*state.stm, event)[-cap:], emotives=emotives)
+        elif roll < 0.99:
+            state = replace(state, stm=state.stm[rng.randrange(60, 200):])
+        else:
+            state = replace(state, stm=tuple(tuple(e) for e in state.stm))  # equal items, new objects
+        session.state = state
+        data = encode(session)
+        if step % 7 == 0 or step > 5900:
+            assert data[8:] == _full(session), step
+    assert decode(data).state == session.state
