@@ -11,6 +11,7 @@ from aiohttp import web
 
 from kato.api import events, monitoring, observations, openapi, patterns, predictions, sessions
 from kato.api.context import CONTEXT, Context
+from kato.api.direct import LANE, DirectLane
 from kato.api.middleware import build_middleware
 from kato.api.resources import ResourceSampler
 from kato.cluster.routing import OwnerRouter
@@ -49,7 +50,9 @@ def create_app(
     router: OwnerRouter | None = None,
 ) -> web.Application:
     """One worker's application; with a `router`, requests about another worker's sessions go to that worker."""
-    app = web.Application(middlewares=[build_middleware(router)], client_max_size=settings.max_body_bytes)
+    middleware = build_middleware(router)
+    app = web.Application(middlewares=[middleware], client_max_size=settings.max_body_bytes)
+    app[LANE] = DirectLane(app, middleware)
     registry = SessionRegistry(snapshots, owns=router.owns) if router else SessionRegistry(snapshots)
     app[CONTEXT] = Context(settings=settings, store=store, registry=registry, worker_id=worker_id)
     app[monitoring.SAMPLER] = ResourceSampler(settings.data_dir)

@@ -110,6 +110,11 @@ class OwnerRouter:
     def owner(self, session_id: str) -> int:
         return owner_of(session_id, self.workers)
 
+    def owner_of_target(self, target: bytes) -> int | None:
+        """The owner of the session a raw request target is about; None for requests about no one session."""
+        session = session_in_path(target.decode("latin-1"))
+        return None if session is None else owner_of(session, self.workers)
+
     def owns(self, session_id: str) -> bool:
         return owner_of(session_id, self.workers) == self.slot
 

@@ -23,14 +23,17 @@ from aiohttp import web
 
 from kato import gcpolicy
 from kato.api.app import create_app
+from kato.api.connection import Connections, PublicConnection
 from kato.api.context import CONTEXT
-from kato.cluster.handoff import Handoff, SessionConnection
+from kato.api.direct import LANE
+from kato.cluster.handoff import Handoff
 from kato.cluster.routing import OwnerRouter, socket_path
 from kato.config import Settings, from_json
 from kato.server import open_backend
 
 log = logging.getLogger("kato.worker")
 HEARTBEAT_SECONDS = 1.0
+SWEEP_SECONDS = 10.0
 ROUTER = web.AppKey("router", OwnerRouter)
 
 
@@ -40,6 +43,13 @@ async def _heartbeat(status_fd: int) -> None:
         with contextlib.suppress(BlockingIOError):
             os.write(status_fd, b".")
         await asyncio.sleep(HEARTBEAT_SECONDS)
+
+
+async def _sweep_idle(connections: Connections) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(SWEEP_SECONDS)
+        connections.sweep(loop.time())
 
 
 async def serve(app: web.Application, settings: Settings, listener: socket.socket, unix_path: Path,
@@ -57,17 +67,21 @@ async def serve(app: web.Application, settings: Settings, listener: socket.socke
     router = app[ROUTER]
     handler_factory = runner.server
 
-    def connection(primed: bytes = b"") -> SessionConnection:
-        return SessionConnection(handler_factory, router.owner, router.slot, handoff.send, primed)
+    connections = Connections()
+    lane = app[LANE]
+
+    def connection(primed: bytes = b"") -> PublicConnection:
+        if router.workers <= 1:
+            return PublicConnection(handler_factory, connections, lane, primed=primed)
+        return PublicConnection(handler_factory, connections, lane, router.slot, router.owner_of_target,
+                                handoff.send, primed)
 
     handoff = Handoff(settings.run_dir, router.slot, connection)
     handoff.start(loop)
     app[CONTEXT].routing_stats = lambda: {
         "forwarded": router.forwarded, "handed_off": handoff.sent, "adopted": handoff.adopted,
+        "direct": lane.served,
     }
-
-    def public_protocol() -> asyncio.Protocol:
-        return handler_factory() if router.workers <= 1 else connection()
 
     await web.UnixSite(runner, str(unix_path)).start()
     # Public connections only once the supervisor says every slot is served (SIGUSR2): until then a request could
@@ -79,7 +93,7 @@ async def serve(app: web.Application, settings: Settings, listener: socket.socke
 
     async def open_public() -> None:
         await go.wait()
-        servers.append(await loop.create_server(public_protocol, sock=listener, backlog=2048))
+        servers.append(await loop.create_server(connection, sock=listener, backlog=2048))
 
     opening = asyncio.create_task(open_public())
 
@@ -87,6 +101,7 @@ async def serve(app: web.Application, settings: Settings, listener: socket.socke
         opening.cancel()
         for server in servers:
             server.close()
+        connections.close_idle()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
@@ -101,12 +116,14 @@ async def serve(app: web.Application, settings: Settings, listener: socket.socke
     draining: list[asyncio.Task] = []
     loop.add_signal_handler(signal.SIGUSR1, lambda: draining or draining.append(asyncio.create_task(drain())))
     beat = asyncio.create_task(_heartbeat(status_fd))
+    sweep = asyncio.create_task(_sweep_idle(connections))
     gcpolicy.apply()
     refreeze = asyncio.create_task(gcpolicy.refreeze_forever())
     try:
         await stop.wait()
     finally:
         beat.cancel()
+        sweep.cancel()
         refreeze.cancel()
         close_public()
         handoff.close(loop)

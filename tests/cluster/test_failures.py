@@ -19,9 +19,11 @@ CLIENTS = 20
 
 
 async def _client_load(url: str, n: int, stop: asyncio.Event, record: dict) -> None:
-    """Client n: its own session; even clients only observe, odd clients observe twice and learn."""
+    """Client n: its own session; even clients only observe, odd clients observe twice and learn. Half the clients
+    keep one connection alive (served by the direct lane), half open one per request (served by aiohttp)."""
     timeout = aiohttp.ClientTimeout(total=20)
-    async with aiohttp.ClientSession(url, timeout=timeout, connector=aiohttp.TCPConnector(force_close=True)) as http:
+    connector = aiohttp.TCPConnector(limit=1) if n % 4 < 2 else aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(url, timeout=timeout, connector=connector) as http:
         async with http.post("/sessions", json={"node_id": "crash"}) as response:
             sid = (await response.json())["session_id"]
         acked: list[str] = []
