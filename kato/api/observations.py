@@ -10,14 +10,24 @@ from dataclasses import replace
 
 from aiohttp import web
 
-from kato.api.context import context, session_of
+from kato.api.context import Context, context, session_of
 from kato.api.errors import detail, json_response
 from kato.api.validation import parse_observation, parse_observe_sequence, read_body
 from kato.engine import session as engine
 from kato.engine.learning import LearnPlan
+from kato.engine.state import SessionState
 from kato.store.interface import ClearNode, FinalizeTraining, Op
 
 routes = web.RouteTableDef()
+
+
+def _observe(ctx: Context, node_id: str, state: SessionState,
+             observation: engine.Observation) -> engine.ObserveOutcome:
+    """The engine's observe, with a view of the knowledge base only for vectors (the only reads it makes)."""
+    if not observation.vectors:
+        return engine.observe(state, observation, None, ctx.settings.stm_cap)
+    with ctx.store.view(node_id) as kb:
+        return engine.observe(state, observation, kb, ctx.settings.stm_cap)
 
 
 def _ops(outcome: engine.ObserveOutcome) -> list[Op]:
@@ -30,8 +40,7 @@ async def observe(request: web.Request) -> web.Response:
     session = session_of(request)
     observation = parse_observation(await read_body(request), ctx.settings.max_symbol_length)
     async with session.lock:
-        with ctx.store.view(session.node_id) as kb:
-            outcome = engine.observe(session.state, observation, kb, ctx.settings.stm_cap)
+        outcome = _observe(ctx, session.node_id, session.state, observation)
         ops = _ops(outcome)
         if ops:
             await ctx.store.write(session.node_id, ops)
@@ -69,8 +78,7 @@ async def observe_sequence(request: web.Request) -> web.Response:
             if observation.vectors and any(isinstance(op, LearnPlan) for op in ops):
                 await ctx.store.write(session.node_id, ops)
                 ops = []
-            with ctx.store.view(session.node_id) as kb:
-                outcome = engine.observe(state, observation, kb, ctx.settings.stm_cap)
+            outcome = _observe(ctx, session.node_id, state, observation)
             state = outcome.state
             ops.extend(_ops(outcome))
             if spec.learn_after_each and state.stm:

@@ -92,9 +92,13 @@ def _capped(items: tuple, cap: int) -> tuple:
 
 
 def observe(
-    state: SessionState, observation: Observation, kb: KnowledgeView, stm_cap: int = DEFAULT_STM_CAP
+    state: SessionState, observation: Observation, kb: KnowledgeView | None, stm_cap: int = DEFAULT_STM_CAP
 ) -> ObserveOutcome:
-    """One observation (engine.md §2): event, auto-learn, accumulators, time, percept."""
+    """One observation (engine.md §2): event, auto-learn, accumulators, time, percept.
+
+    Only vectors read the knowledge base (their nearest indexed vectors), so `kb` may be None for an observation
+    without vectors: opening a view costs a read transaction, more than the rest of the observation.
+    """
     config = state.config
     stm = state.stm
     event: Event | None = None
@@ -103,6 +107,8 @@ def observe(
     if observation.strings or observation.vectors:
         vector_symbols: list[str] = []
         if observation.vectors:
+            if kb is None:
+                raise ValueError("an observation with vectors needs a view of the knowledge base")
             vector_symbols, pending = _vector_symbols(observation.vectors, kb)
         event = make_event(observation.strings, vector_symbols, config.sort_symbols)
         stm = (*stm, event)

@@ -224,3 +224,13 @@ def test_two_sessions_of_one_node_never_share_stm(kb) -> None:
     b, _ = do_observe(kb, b, ["foo"])
     a, _ = do_observe(kb, a, ["world"])
     assert stm_of(a) == [["hello"], ["world"]] and stm_of(b) == [["foo"]]
+
+
+def test_an_observation_without_vectors_needs_no_knowledge_base_and_one_with_vectors_does(kb) -> None:
+    """The server skips the read transaction for observations without vectors; the answer is the same."""
+    state = new_session()
+    with_view, _ = do_observe(kb, state, ["b", "a"])
+    without = observe(state, Observation(strings=("b", "a")), None)
+    assert without.state == with_view
+    with pytest.raises(ValueError, match="vectors"):
+        observe(state, Observation(strings=(), vectors=((1.0, 0.0),)), None)
