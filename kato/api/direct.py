@@ -29,6 +29,7 @@ from kato.api import observations, predictions
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[Any, Handler], Awaitable[web.StreamResponse]]
 
+_PHRASES = {status.value: status.phrase for status in HTTPStatus}  # aiohttp's reasons (an enum call per answer costs)
 MAX_BODY = 65536  # larger bodies go to aiohttp, which streams them and enforces the configured limit
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # a header name (RFC 9110 token)
@@ -147,7 +148,7 @@ class DirectLane:
         if not isinstance(body, bytes):
             raise TypeError(f"{request.raw_path}: a direct route answered without a bytes body")
         status = response.status
-        head = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}"]
+        head = [f"HTTP/1.1 {status} {_PHRASES.get(status, '')}"]
         head += [f"{name}: {value}" for name, value in response.headers.items()]
         head += [f"Content-Length: {len(body)}", f"Date: {self._http_date()}", f"Server: {SERVER_SOFTWARE}", "", ""]
         return "\r\n".join(head).encode("utf-8") + body

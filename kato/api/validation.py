@@ -194,7 +194,30 @@ def parse_create_session(body: Any) -> CreateSession:
     return CreateSession(node_id, ttl or None, metadata or {}, config)
 
 
+def _plain_observation(data: dict[str, Any], max_symbol_length: int) -> Observation | None:
+    """The common shape, strings and metadata only, all valid: checked without building an error location per
+    value (most of the cost of the general path). None sends anything else to the general path."""
+    strings = data.get("strings", [])
+    metadata = data.get("metadata", {})
+    vectors = data.get("vectors", [])
+    emotives = data.get("emotives", {})
+    if type(strings) is not list or type(metadata) is not dict or type(vectors) is not list or vectors \
+            or type(emotives) is not dict or emotives:
+        return None
+    for value in strings:
+        if type(value) is not str or len(value) > max_symbol_length:
+            return None
+    return Observation(strings=list(strings), vectors=[], emotives={}, metadata=metadata)
+
+
 def _observation(data: Any, loc: Loc, errors: _Errors, max_symbol_length: int) -> Observation | None:
+    plain = _plain_observation(data, max_symbol_length)
+    if plain is not None:
+        return plain
+    return _general_observation(data, loc, errors, max_symbol_length)
+
+
+def _general_observation(data: Any, loc: Loc, errors: _Errors, max_symbol_length: int) -> Observation | None:
     before = len(errors)
     strings: list[str] = []
     raw = data.get("strings", [])

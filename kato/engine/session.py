@@ -124,17 +124,11 @@ def observe(
         metadata = _capped((*metadata, dict(observation.metadata)), stm_cap)
     percept = Percept(
         strings=tuple(sorted(observation.strings)),
-        vectors=tuple(tuple(v) for v in observation.vectors),
+        vectors=tuple(tuple(v) for v in observation.vectors) if observation.vectors else (),
         metadata=dict(observation.metadata),
     )
-    new_state = replace(
-        state,
-        stm=_capped(stm, stm_cap),
-        emotives=emotives,
-        metadata=metadata,
-        time=state.time + 1,
-        percept=percept,
-    )
+    # Every field given (not dataclasses.replace, which costs as much as the rest of an observation).
+    new_state = SessionState(config, _capped(stm, stm_cap), emotives, metadata, state.time + 1, percept)
     return ObserveOutcome(state=new_state, event=event, vector=pending, learned=learned)
 
 
