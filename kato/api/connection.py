@@ -29,6 +29,7 @@ log = logging.getLogger("kato.connection")
 
 MAX_PEEK = 16384  # a request head longer than this is left to aiohttp
 MAX_MESSAGE = 60000  # bytes already read that can travel with a handed-over connection (one datagram)
+MAX_PENDING = 65536  # bytes read behind a direct request in progress before the connection stops being read
 
 OwnerOf = Callable[[bytes], "int | None"]
 HandOff = Callable[[int, socket.socket, bytes], bool]
@@ -137,7 +138,9 @@ class PublicConnection(asyncio.Protocol):
         self._remaining = 0  # body bytes of the handler's current request still to pass on
         self._opaque = False  # framing not followed: everything goes to the handler from now on
         self._serving = False  # a direct request is in progress
-        self._pending = b""  # bytes read while it is
+        self._pending: list[bytes] = []  # bytes read while it is
+        self._pending_size = 0
+        self._paused = False
         self._eof = False
         self._idle_since = 0.0
 
@@ -156,7 +159,11 @@ class PublicConnection(asyncio.Protocol):
         if self._opaque:
             self._feed(data)
         elif self._serving:
-            self._pending += data
+            self._pending.append(data)
+            self._pending_size += len(data)
+            if self._pending_size > MAX_PENDING and not self._paused and self._transport is not None:
+                self._paused = True  # a client pipelining without reading: stop reading until we catch up
+                self._transport.pause_reading()
         else:
             self._consume(data)
 
@@ -288,7 +295,8 @@ class PublicConnection(asyncio.Protocol):
     def _serve(self, request: DirectRequest, rest: bytes) -> None:
         self._retire_handler()
         self._serving = True
-        self._pending = rest
+        self._pending = [rest] if rest else []
+        self._pending_size = len(rest)
         assert self._loop is not None
         self._loop.create_task(self._answer(request))
 
@@ -307,10 +315,14 @@ class PublicConnection(asyncio.Protocol):
         self._serving = False
         assert self._loop is not None
         self._idle_since = self._loop.time()
-        pending, self._pending = self._pending, b""
+        pending = b"".join(self._pending)
+        self._pending, self._pending_size = [], 0
         if self._connections.closing:
             transport.close()  # draining: nothing read after this answer is started
             return
+        if self._paused:
+            self._paused = False
+            transport.resume_reading()
         if pending:
             self._consume(pending)
         if self._eof and not self._serving:

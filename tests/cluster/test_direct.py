@@ -215,3 +215,23 @@ def test_connection_close_and_http_1_0_are_left_to_aiohttp(one_worker: Cluster) 
             reply += chunk
         assert reply.startswith(b"HTTP/1.1 200 OK") or reply.startswith(b"HTTP/1.0 200 OK")
     assert direct_served(one_worker) == before
+
+
+def test_a_client_pipelining_thousands_of_requests_is_answered_in_order(one_worker: Cluster) -> None:
+    """Reading stops while a backlog waits behind a request in progress, and resumes: nothing lost or reordered."""
+    import threading
+
+    client = RawClient.tcp(one_worker)
+    try:
+        sid = create(client, "pipelined")
+        count = 3000
+        body = b'{"strings":["p"]}'
+        one = (f"POST /sessions/{sid}/observe HTTP/1.1\r\nHost: kato\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        sender = threading.Thread(target=client.sock.sendall, args=(one * count,))
+        sender.start()
+        times = [json.loads(client.receive()[2])["time"] for _ in range(count)]
+        sender.join()
+        assert times == list(range(1, count + 1))
+    finally:
+        client.close()
