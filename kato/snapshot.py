@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import struct
 from collections import deque
+from itertools import islice
+from operator import is_
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -45,11 +47,13 @@ class ArrayJson:
     the live part. Any other change (a clear, a learn, a replaced tuple) starts over from the new tuple.
     """
 
-    __slots__ = ("_base", "_buf", "_ends", "_items", "_json")
+    __slots__ = ("_base", "_buf", "_by_identity", "_ends", "_items", "_json")
 
     MAX_SCAN = 64  # how far into the old tuple the new first item is looked for
 
-    def __init__(self) -> None:
+    def __init__(self, *, by_identity: bool) -> None:
+        """`by_identity`: kept items must be the same objects, not only equal ones (see `_cut`)."""
+        self._by_identity = by_identity
         self._reset()
 
     def _reset(self) -> None:
@@ -72,7 +76,7 @@ class ArrayJson:
 
     def _update(self, items: tuple) -> None:
         old = self._items
-        cut = _cut(old, items, self.MAX_SCAN)
+        cut = _cut(old, items, self.MAX_SCAN, self._by_identity)
         if cut is None:
             self._reset()
             kept = 0
@@ -103,18 +107,24 @@ class ArrayJson:
         self._ends.append(len(self._buf))
 
 
-def _cut(old: tuple, new: tuple, max_scan: int) -> int | None:
+def _cut(old: tuple, new: tuple, max_scan: int, by_identity: bool) -> int | None:
     """How many items were cut from the front of `old` if `new` is `old[cut:]` followed by appended items; None
-    when it is not (or when nothing of `old` is kept). Items are located by identity and confirmed by equality."""
+    when it is not (or when nothing of `old` is kept). Items are located by identity and confirmed by equality
+    (tuples of strings: equal means the same JSON) or, `by_identity`, by identity (dicts: equal dicts can differ in
+    key order, and 1 == 1.0 == True)."""
     if not old or not new:
         return None
     first = new[0]
     for cut in range(min(len(old), max_scan)):
         if old[cut] is first:
             kept = len(old) - cut
-            if kept <= len(new) and (new[:kept] == old if cut == 0 else new[:kept] == old[cut:]):
-                return cut
-            return None
+            if kept > len(new):
+                return None
+            if by_identity:
+                same = all(map(is_, islice(new, kept), islice(old, cut, None)))
+            else:
+                same = new[:kept] == old if cut == 0 else new[:kept] == old[cut:]
+            return cut if same else None
     return None
 
 
@@ -126,9 +136,9 @@ class SnapshotEncoder:
     def __init__(self) -> None:
         self._config: EngineConfig | None = None
         self._config_json = orjson.Fragment(b"null")
-        self._stm = ArrayJson()
-        self._emotives = ArrayJson()
-        self._metadata = ArrayJson()
+        self._stm = ArrayJson(by_identity=False)  # events: tuples of strings
+        self._emotives = ArrayJson(by_identity=True)  # dicts
+        self._metadata = ArrayJson(by_identity=True)
 
     def body(self, session: Session) -> bytes:
         state = session.state

@@ -84,3 +84,15 @@ def test_long_rolling_stms_stay_exact_through_buffer_compaction_and_long_cuts() 
         if step % 7 == 0 or step > 5900:
             assert data[8:] == _full(session), step
     assert decode(data).state == session.state
+
+
+def test_equal_but_differently_written_accumulator_items_are_written_again() -> None:
+    """Equal dicts can be different JSON (1 == 1.0 == True, key order): accumulators are reused only when the kept
+    items are the very same objects."""
+    now = time.time()
+    first = {"k": "v"}
+    session = Session("session-d", "node", now, now + 60, 60, {}, SessionState(metadata=(first, {"n": 1, "m": 2})))
+    encode(session)
+    for replaced in ({"n": 1.0, "m": 2}, {"m": 2, "n": 1}, {"n": True, "m": 2}):
+        session.state = replace(session.state, metadata=(first, replaced), emotives=(first, replaced))
+        assert encode(session)[8:] == _full(session)

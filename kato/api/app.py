@@ -52,7 +52,7 @@ def create_app(
     """One worker's application; with a `router`, requests about another worker's sessions go to that worker."""
     middleware = build_middleware(router)
     app = web.Application(middlewares=[middleware], client_max_size=settings.max_body_bytes)
-    app[LANE] = DirectLane(app, middleware)
+    app[LANE] = DirectLane(app, middleware, settings.max_body_bytes)
     registry = SessionRegistry(snapshots, owns=router.owns) if router else SessionRegistry(snapshots)
     app[CONTEXT] = Context(settings=settings, store=store, registry=registry, worker_id=worker_id)
     app[monitoring.SAMPLER] = ResourceSampler(settings.data_dir)

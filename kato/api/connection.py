@@ -45,7 +45,7 @@ def body_length(head: bytes) -> int | None:
         name = name.strip().lower()
         if name == b"content-length":
             value = value.strip()
-            if seen or not value.isdigit():
+            if seen or not value.isdigit() or len(value) > 18:  # int() of thousands of digits raises
                 return None
             length, seen = int(value), True
         elif name in (b"transfer-encoding", b"upgrade"):
@@ -138,26 +138,35 @@ class PublicConnection(asyncio.Protocol):
         self._remaining = 0  # body bytes of the handler's current request still to pass on
         self._opaque = False  # framing not followed: everything goes to the handler from now on
         self._serving = False  # a direct request is in progress
+        self._answered = False  # ... and its answer is written (waiting for the client to read it)
         self._pending: list[bytes] = []  # bytes read while it is
         self._pending_size = 0
-        self._paused = False
+        self._paused = False  # reading paused: too much pending
+        self._write_paused = False  # the transport's buffer is over its high-water mark
+        self._awaiting: tuple[DirectRequest, int] | None = None  # a direct request whose body is still arriving
+        self._body: list[bytes] = []
+        self._body_size = 0
         self._eof = False
-        self._idle_since = 0.0
+        self._active_at = 0.0  # the last read or answer
 
     # ------------------------------------------------------------------------------------------ protocol events
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
         self._loop = asyncio.get_running_loop()
-        self._idle_since = self._loop.time()
+        self._active_at = self._loop.time()
         self._connections.add(self)
         primed, self._primed = self._primed, b""
         if primed:
             self.data_received(primed)  # before the loop reads more, so a body can never overtake its head
 
     def data_received(self, data: bytes) -> None:
+        assert self._loop is not None
+        self._active_at = self._loop.time()
         if self._opaque:
             self._feed(data)
+        elif self._awaiting is not None:
+            self._receive_body(data)
         elif self._serving:
             self._pending.append(data)
             self._pending_size += len(data)
@@ -179,12 +188,16 @@ class PublicConnection(asyncio.Protocol):
             self._inner = None
 
     def pause_writing(self) -> None:
+        self._write_paused = True
         if self._inner is not None:
             self._inner.pause_writing()
 
     def resume_writing(self) -> None:
+        self._write_paused = False
         if self._inner is not None:
             self._inner.resume_writing()
+        if self._serving and self._answered:
+            self._continue()
 
     # ------------------------------------------------------------------------------------------ routing requests
 
@@ -198,7 +211,7 @@ class PublicConnection(asyncio.Protocol):
                 continue
             buffer = self._buffer + data
             data = b""
-            end = buffer.find(b"\r\n\r\n")
+            end = buffer.find(b"\r\n\r\n", max(0, len(self._buffer) - 3))  # only where the new bytes can end it
             if end < 0:
                 if len(buffer) > MAX_PEEK:
                     self._opaque = True
@@ -224,10 +237,12 @@ class PublicConnection(asyncio.Protocol):
                     and self._lane is not None:
                 request = self._lane.request(head, length)
                 if request is not None:
-                    if len(buffer) < start + length:
-                        self._buffer = buffer  # the body is on its way
-                        return
                     self._buffer = b""
+                    if len(buffer) < start + length:  # the body is on its way: collect it, no parsing again
+                        self._awaiting = (request, length)
+                        self._body = [buffer[start:]]
+                        self._body_size = len(buffer) - start
+                        return
                     request.body = buffer[start:start + length]
                     self._serve(request, buffer[start + length:])
                     return
@@ -241,16 +256,20 @@ class PublicConnection(asyncio.Protocol):
         """Nothing of this connection in progress here: no direct request, no handler or an idle one, and every
         response sent.
 
-        Reads two attributes of aiohttp's handler; should they ever be missing, the answer is "busy", so requests
-        are served by the handler rather than handed over or served directly."""
+        Reads two private attributes of aiohttp's handler; should they ever be missing, the answer is "busy", so
+        requests are served by the handler rather than handed over or served directly."""
         if self._serving:
             return False
         transport = self._transport
         if transport is None or transport.get_write_buffer_size():
             return False
         inner = self._inner
-        return inner is None or (getattr(inner, "_request_in_progress", True) is False
-                                 and not getattr(inner, "_messages", True))
+        if inner is None:
+            return True
+        # Waiting for its next request, the state aiohttp's own keep-alive tests: between taking a request off its
+        # queue and starting it, the handler has neither a queue nor a request in progress, yet is not idle.
+        waiter = getattr(inner, "_waiter", None)
+        return waiter is not None and not waiter.done() and not getattr(inner, "_messages", True)
 
     def _owner(self, head: bytes) -> int | None:
         parts = head.split(b"\r\n", 1)[0].split(b" ")
@@ -280,6 +299,8 @@ class PublicConnection(asyncio.Protocol):
             self._inner_transport = _HandlerTransport(self._transport)
             self._inner = self._make_handler()
             self._inner.connection_made(self._inner_transport)  # type: ignore[arg-type]
+            if self._write_paused:
+                self._inner.pause_writing()
         self._inner.data_received(data)
 
     def _retire_handler(self) -> None:
@@ -292,9 +313,22 @@ class PublicConnection(asyncio.Protocol):
 
     # ------------------------------------------------------------------------------------------ the direct lane
 
+    def _receive_body(self, data: bytes) -> None:
+        assert self._awaiting is not None
+        request, length = self._awaiting
+        self._body.append(data)
+        self._body_size += len(data)
+        if self._body_size < length:
+            return
+        received = b"".join(self._body)
+        self._awaiting, self._body, self._body_size = None, [], 0
+        request.body = received[:length]
+        self._serve(request, received[length:])
+
     def _serve(self, request: DirectRequest, rest: bytes) -> None:
         self._retire_handler()
         self._serving = True
+        self._answered = False
         self._pending = [rest] if rest else []
         self._pending_size = len(rest)
         assert self._loop is not None
@@ -304,7 +338,7 @@ class PublicConnection(asyncio.Protocol):
         transport = self._transport
         assert transport is not None and self._lane is not None
         try:
-            response = await self._lane.serve(request)
+            response = await self._lane.serve(request, closing=self._connections.closing)
         except Exception:
             log.exception("direct lane failed on %s %s", request.method, request.raw_path)
             transport.close()
@@ -312,9 +346,16 @@ class PublicConnection(asyncio.Protocol):
         if transport.is_closing():
             return
         transport.write(response)
+        self._answered = True
+        if not self._write_paused:  # else once the client has read enough (resume_writing)
+            self._continue()
+
+    def _continue(self) -> None:
+        """After a direct answer: the next request, if one was read meanwhile."""
+        transport = self._transport
+        assert transport is not None and self._loop is not None
         self._serving = False
-        assert self._loop is not None
-        self._idle_since = self._loop.time()
+        self._active_at = self._loop.time()
         pending = b"".join(self._pending)
         self._pending, self._pending_size = [], 0
         if self._connections.closing:
@@ -332,6 +373,5 @@ class PublicConnection(asyncio.Protocol):
         """Close the connection if the direct lane left it idle since before `idle_before` (aiohttp's handler, when
         there is one, keeps its own time)."""
         transport = self._transport
-        if (transport is not None and not self._serving and self._inner is None and not self._buffer
-                and self._idle_since < idle_before):
+        if transport is not None and not self._serving and self._inner is None and self._active_at < idle_before:
             transport.close()

@@ -31,6 +31,8 @@ Middleware = Callable[[Any, Handler], Awaitable[web.StreamResponse]]
 
 _PHRASES = {status.value: status.phrase for status in HTTPStatus}  # aiohttp's reasons (an enum call per answer costs)
 MAX_BODY = 65536  # larger bodies go to aiohttp, which streams them and enforces the configured limit
+MAX_HEADERS = 100  # aiohttp refuses more than 128 header lines
+MAX_HEADER_LINE = 8190  # ... and longer lines
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # a header name (RFC 9110 token)
 _ID_CHARS = re.compile(r"[A-Za-z0-9_\-]{1,256}")  # ids the server mints, and nothing percent-encoded
@@ -101,9 +103,11 @@ class DirectRequest:
 class DirectLane:
     """One worker's direct lane: parses heads into `DirectRequest`s and serves them through `middleware`."""
 
-    def __init__(self, app: web.Application, middleware: Middleware) -> None:
+    def __init__(self, app: web.Application, middleware: Middleware, max_body: int = MAX_BODY) -> None:
+        """`max_body`: the configured request size limit; larger bodies go to aiohttp, which answers 413."""
         self._app = app
         self._middleware = middleware
+        self._max_body = min(max_body, MAX_BODY)
         self._date_second = -1
         self._date = ""
         self.served = 0
@@ -113,7 +117,7 @@ class DirectLane:
 
         Parsed with str methods rather than regular expressions (which cost several times more here); anything
         outside the plain shape is refused, never repaired."""
-        if body_length > MAX_BODY or not head.isascii():
+        if body_length > self._max_body or not head.isascii():
             return None
         lines = head.decode("ascii").split("\r\n")
         parts = lines[0].split(" ")
@@ -123,15 +127,22 @@ class DirectLane:
         handler = _ROUTES.get((parts[0], action))
         if handler is None or not _plain_id(session_id):
             return None
+        if len(lines) > MAX_HEADERS + 1:
+            return None
         pairs = []
         for line in lines[1:]:
             name, colon, value = line.partition(":")
             value = value.strip(" \t")
-            if not colon or not _plain_name(name) or not (value.isprintable() or value == ""):
+            if not colon or len(line) > MAX_HEADER_LINE or not _plain_name(name) or not value.isprintable():
                 return None
             pairs.append((name, value))
         headers = CIMultiDict(pairs)
-        if "Expect" in headers or "Transfer-Encoding" in headers or "Upgrade" in headers:
+        # Each name once (aiohttp refuses repeated Host, Content-Type...; a repeated Connection could say close)
+        # and a Host, as HTTP/1.1 requires; no framing or coding aiohttp would handle differently.
+        if len({name.lower() for name, _ in pairs}) != len(pairs) or "Host" not in headers:
+            return None
+        if "Expect" in headers or "Transfer-Encoding" in headers or "Upgrade" in headers \
+                or "Content-Encoding" in headers:
             return None
         connection = headers.get("Connection")
         if connection is not None and connection.lower() != "keep-alive":
@@ -140,8 +151,9 @@ class DirectLane:
             return None
         return DirectRequest(self._app, parts[0], parts[1], session_id, CIMultiDictProxy(headers), handler)
 
-    async def serve(self, request: DirectRequest) -> bytes:
-        """The whole response: the middleware's answer with the head aiohttp would have written for it."""
+    async def serve(self, request: DirectRequest, closing: bool = False) -> bytes:
+        """The whole response: the middleware's answer with the head aiohttp would have written for it (and
+        `Connection: close` when the connection closes after it)."""
         response = await self._middleware(request, request.handler)
         self.served += 1
         body = response.body if isinstance(response, web.Response) else None
@@ -150,7 +162,10 @@ class DirectLane:
         status = response.status
         head = [f"HTTP/1.1 {status} {_PHRASES.get(status, '')}"]
         head += [f"{name}: {value}" for name, value in response.headers.items()]
-        head += [f"Content-Length: {len(body)}", f"Date: {self._http_date()}", f"Server: {SERVER_SOFTWARE}", "", ""]
+        head += [f"Content-Length: {len(body)}", f"Date: {self._http_date()}", f"Server: {SERVER_SOFTWARE}"]
+        if closing:
+            head.append("Connection: close")
+        head += ["", ""]
         return "\r\n".join(head).encode("utf-8") + body
 
     def _http_date(self) -> str:

@@ -59,7 +59,10 @@ class Handoff:
             self._path.unlink()
 
     def send(self, owner: int, sock: socket.socket, data: bytes) -> bool:
-        fd = os.dup(sock.fileno())
+        try:
+            fd = os.dup(sock.fileno())
+        except OSError:  # out of descriptors: serve here
+            return False
         try:
             # sendmsg directly: socket.send_fds ignores its address argument on Python 3.11
             rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))]
