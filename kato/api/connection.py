@@ -113,7 +113,11 @@ class Connections:
         """Drain: no new requests on direct connections; idle ones close now, busy ones after their answer."""
         self.closing = True
         for connection in list(self._live):
-            connection.close_if_idle(float("inf"))
+            connection.close_if_idle(float("inf"), draining=True)
+
+    def busy(self) -> bool:
+        """A direct request has begun (its head is read) but is not yet in the handlers: the drain waits for it."""
+        return any(connection.receiving_body for connection in list(self._live))
 
 
 class PublicConnection(asyncio.Protocol):
@@ -239,6 +243,7 @@ class PublicConnection(asyncio.Protocol):
                 if request is not None:
                     self._buffer = b""
                     if len(buffer) < start + length:  # the body is on its way: collect it, no parsing again
+                        self._retire_handler()  # committed to the direct lane; the sweep keeps its time
                         self._awaiting = (request, length)
                         self._body = [buffer[start:]]
                         self._body_size = len(buffer) - start
@@ -338,14 +343,15 @@ class PublicConnection(asyncio.Protocol):
         transport = self._transport
         assert transport is not None and self._lane is not None
         try:
-            response = await self._lane.serve(request, closing=self._connections.closing)
+            response = await self._lane.serve(request)
+            data = self._lane.encode(response, closing=self._connections.closing)  # draining may have begun
         except Exception:
             log.exception("direct lane failed on %s %s", request.method, request.raw_path)
             transport.close()
             return
         if transport.is_closing():
             return
-        transport.write(response)
+        transport.write(data)
         self._answered = True
         if not self._write_paused:  # else once the client has read enough (resume_writing)
             self._continue()
@@ -369,9 +375,22 @@ class PublicConnection(asyncio.Protocol):
         if self._eof and not self._serving:
             transport.close()
 
-    def close_if_idle(self, idle_before: float) -> None:
-        """Close the connection if the direct lane left it idle since before `idle_before` (aiohttp's handler, when
-        there is one, keeps its own time)."""
+    @property
+    def receiving_body(self) -> bool:
+        return self._awaiting is not None
+
+    def close_if_idle(self, idle_before: float, *, draining: bool = False) -> None:
+        """Close the connection if nothing happened on it since `idle_before` (aiohttp's handler, when there is
+        one, keeps its own time). A request being served finishes (when draining, its answer closes the
+        connection); one whose body is arriving is waited for when draining, and dropped by the idle sweep; an
+        answer the client stopped reading is dropped by the idle sweep."""
         transport = self._transport
-        if transport is not None and not self._serving and self._inner is None and self._active_at < idle_before:
-            transport.close()
+        if transport is None or self._inner is not None or self._active_at >= idle_before:
+            return
+        if self._serving:
+            if self._answered and not draining:
+                transport.abort()  # close() would wait for the unread answer to drain
+            return
+        if self._awaiting is not None and draining:
+            return
+        transport.close()

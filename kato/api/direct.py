@@ -151,14 +151,19 @@ class DirectLane:
             return None
         return DirectRequest(self._app, parts[0], parts[1], session_id, CIMultiDictProxy(headers), handler)
 
-    async def serve(self, request: DirectRequest, closing: bool = False) -> bytes:
-        """The whole response: the middleware's answer with the head aiohttp would have written for it (and
-        `Connection: close` when the connection closes after it)."""
+    async def serve(self, request: DirectRequest) -> web.Response:
+        """The middleware's answer (the same object aiohttp's path would write)."""
         response = await self._middleware(request, request.handler)
         self.served += 1
-        body = response.body if isinstance(response, web.Response) else None
-        if not isinstance(body, bytes):
+        if not isinstance(response, web.Response) or not isinstance(response.body, bytes):
             raise TypeError(f"{request.raw_path}: a direct route answered without a bytes body")
+        return response
+
+    def encode(self, response: web.Response, closing: bool = False) -> bytes:
+        """The answer on the wire, with the head aiohttp would have written for it (and `Connection: close` when
+        the connection closes after it)."""
+        body = response.body
+        assert isinstance(body, bytes)
         status = response.status
         head = [f"HTTP/1.1 {status} {_PHRASES.get(status, '')}"]
         head += [f"{name}: {value}" for name, value in response.headers.items()]

@@ -109,7 +109,7 @@ async def serve(app: web.Application, settings: Settings, listener: socket.socke
 
     async def drain() -> None:
         close_public()
-        while stats.in_flight:
+        while stats.in_flight or connections.busy():
             await asyncio.sleep(0.02)
         os.write(status_fd, b"D")
 

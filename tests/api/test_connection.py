@@ -150,3 +150,43 @@ def test_the_idle_sweep_closes_a_connection_left_with_half_a_request(tmp_path: P
         writer.close()
 
     run(tmp_path, scenario)
+
+
+def test_a_drain_waits_for_a_body_on_its_way_and_answers_with_connection_close(tmp_path: Path) -> None:
+    async def scenario(worker: Worker) -> None:
+        sid = await new_session(worker)
+        reader, writer = await worker.connect()
+        writer.write(request("GET", f"/sessions/{sid}"))  # an aiohttp request first: its handler is retired next
+        await answer(reader)
+        whole = request("POST", f"/sessions/{sid}/observe", b'{"strings": ["late"]}')
+        writer.write(whole[:-5])
+        await asyncio.sleep(0.1)
+        assert worker.connections.busy()
+        worker.connections.close_idle()  # the drain begins
+        worker.connections.sweep(asyncio.get_running_loop().time())  # nothing idle yet
+        writer.write(whole[-5:])
+        head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)).decode()
+        assert head.startswith("HTTP/1.1 200 OK") and "Connection: close" in head
+        assert not worker.connections.busy()
+
+    run(tmp_path, scenario)
+
+
+def test_the_idle_sweep_drops_an_answer_the_client_stopped_reading(tmp_path: Path) -> None:
+    async def scenario(worker: Worker) -> None:
+        sid = await new_session(worker)
+        reader, writer = await worker.connect()
+        for i in range(50):  # an STM of ~2 MB: more than the socket buffers hold
+            writer.write(request("POST", f"/sessions/{sid}/observe",
+                                 json.dumps({"strings": [f"{i}-{j}{'x' * 4000}" for j in range(10)]}).encode()))
+            assert (await answer(reader))[0] == "HTTP/1.1 200 OK"
+        server_side = worker.protocols[-1]
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        writer.write(request("GET", f"/sessions/{sid}/stm") * 2)
+        await asyncio.sleep(0.5)
+        assert server_side._serving
+        worker.connections.sweep(asyncio.get_running_loop().time() + worker.connections.keepalive_seconds + 1)
+        assert server_side._transport.is_closing()
+        writer.close()
+
+    run(tmp_path, scenario)
