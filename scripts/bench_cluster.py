@@ -7,6 +7,7 @@ Python client would. Each configuration starts its own `kato serve` on a free po
 
     python3 scripts/bench_cluster.py                         # mix and observe-only, 1 and 2 workers, 10 s each
     python3 scripts/bench_cluster.py --workers 2 --duration 30 --mix observe=100
+    python3 scripts/bench_cluster.py --rounds 3 --clients session   # ratios per round, alternating 1 and 2 workers
 """
 
 from __future__ import annotations
@@ -182,6 +183,8 @@ def main() -> None:
     parser.add_argument("--patterns", type=int, default=200)
     parser.add_argument("--mix", help="e.g. observe=60,learn=10,predictions=20,stm=5,clear-stm=5")
     parser.add_argument("--no-sync", action="store_true")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat every configuration, alternating worker counts; ratios are per round")
     parser.add_argument("--clients", choices=["session", "pooled"], nargs="+", default=["session", "pooled"],
                         help="session: a connection per client session; pooled: random session per request")
     args = parser.parse_args()
@@ -191,27 +194,38 @@ def main() -> None:
     if args.mix:
         mixes = {"custom": {k: int(v) for k, v in (p.split("=") for p in args.mix.split(","))}}
     rows = []
-    for workers in args.workers:
-        with server(workers, not args.no_sync) as (url, run_dir):
-            asyncio.run(prepare(url, args.sessions, args.patterns))
+    measured = False
+    for round_ in range(args.rounds):
+        for workers in args.workers:
             for clients in args.clients:
-                for name, mix in mixes.items():
-                    sessions = asyncio.run(new_sessions(url, args.sessions))
-                    result = run_wrk(url, sessions, mix, args.concurrency, args.duration, clients)
-                    errors = sum(result[k] for k in ("connect_errors", "read_errors", "status_errors", "timeouts"))
-                    rows.append((workers, f"{name}/{clients}", result["rps"], result["p50_us"] / 1000,
-                                 result["p99_us"] / 1000, errors))
-            if workers == 2:
-                direct, forwarded = asyncio.run(forwarding_cost(run_dir, 500))
-                print(f"forwarding: owner {direct * 1000:.3f} ms, via the other worker {forwarded * 1000:.3f} ms "
-                      f"(+{(forwarded - direct) * 1000:.3f} ms per forwarded request)")
-    print(f"{'workers':>7} {'load':<22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
-    for workers, name, rps, p50, p99, errors in rows:
-        print(f"{workers:>7} {name:<22} {rps:>9.0f} {p50:>8.2f} {p99:>8.2f} {errors:>7}")
-    for name in dict.fromkeys(n for _, n, *_ in rows):
-        by = {w: rps for w, n, rps, *_ in rows if n == name}
-        if 1 in by and 2 in by:
-            print(f"{name}: 2 workers / 1 worker = {by[2] / by[1]:.2f}x")
+                # A fresh server per client mode: no row meets a knowledge base grown by an earlier row's learns.
+                with server(workers, not args.no_sync) as (url, run_dir):
+                    asyncio.run(prepare(url, args.sessions, args.patterns))
+                    for name, mix in mixes.items():
+                        sessions = asyncio.run(new_sessions(url, args.sessions))
+                        result = run_wrk(url, sessions, mix, args.concurrency, args.duration, clients)
+                        errors = sum(result[k] for k in ("connect_errors", "read_errors", "status_errors", "timeouts"))
+                        rows.append((round_, workers, f"{name}/{clients}", result["rps"], result["p50_us"] / 1000,
+                                     result["p99_us"] / 1000, errors))
+                    if workers == 2 and not measured:
+                        measured = True
+                        direct, forwarded = asyncio.run(forwarding_cost(run_dir, 500))
+                        extra = (forwarded - direct) * 1000
+                        print(f"forwarding: owner {direct * 1000:.3f} ms, via the other worker "
+                              f"{forwarded * 1000:.3f} ms (+{extra:.3f} ms per forwarded request)")
+    print(f"{'round':>5} {'workers':>7} {'load':<22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for round_, workers, name, rps, p50, p99, errors in rows:
+        print(f"{round_:>5} {workers:>7} {name:<22} {rps:>9.0f} {p50:>8.2f} {p99:>8.2f} {errors:>7}")
+    # The machine's speed drifts between runs: compare 2 workers with the 1-worker run of the same round.
+    for name in dict.fromkeys(n for _, _, n, *_ in rows):
+        ratios = []
+        for round_ in range(args.rounds):
+            by = {w: rps for r, w, n, rps, *_ in rows if n == name and r == round_}
+            if 1 in by and 2 in by:
+                ratios.append(by[2] / by[1])
+        if ratios:
+            listed = ", ".join(f"{r:.2f}" for r in ratios)
+            print(f"{name}: 2 workers / 1 worker = {statistics.median(ratios):.2f}x (median of rounds: {listed})")
 
 
 if __name__ == "__main__":
