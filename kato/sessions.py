@@ -94,13 +94,11 @@ class SessionRegistry:
         self,
         snapshots: SessionSnapshots,
         clock: Callable[[], float] = time.time,
-        new_id: Callable[[float], str] = new_session_id,
         owns: Callable[[str], bool] = lambda session_id: True,
     ) -> None:
         self._sessions: dict[str, Session] = {}
         self._snapshots = snapshots
         self._clock = clock
-        self._new_id = new_id
         self._owns = owns
         self.created_total = 0
         self.deleted_total = 0
@@ -111,7 +109,7 @@ class SessionRegistry:
     def create(self, node_id: str, ttl_seconds: int, metadata: dict[str, Any], config: EngineConfig) -> Session:
         now = self._clock()
         session = Session(
-            session_id=self._new_id(now),
+            session_id=new_session_id(now),
             node_id=node_id,
             created_at=now,
             expires_at=now + ttl_seconds,

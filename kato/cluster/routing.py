@@ -38,8 +38,11 @@ def socket_path(run_dir: Path, slot: int) -> Path:
 def session_in_path(raw_path: str) -> str | None:
     """The session a request is about: the segment after /sessions/, except the collection routes."""
     parts = session_segments(raw_path)
-    if parts is None:
-        return None
+    return None if parts is None else _session_of_segments(parts)
+
+
+def _session_of_segments(parts: list[str]) -> str | None:
+    """The session of a /sessions/{id}[/...] path's segments; None for the collection routes (/sessions/count)."""
     if len(parts) == 3 and parts[2] == "count":
         return None
     return unquote(parts[2])
@@ -113,10 +116,10 @@ class OwnerRouter:
     def owner_of_target(self, target: bytes) -> int | None:
         """The owner of the session a raw request target is about; None for requests about no one session."""
         session = session_in_path(target.decode("latin-1"))
-        return None if session is None else owner_of(session, self.workers)
+        return None if session is None else self.owner(session)
 
     def owns(self, session_id: str) -> bool:
-        return owner_of(session_id, self.workers) == self.slot
+        return self.owner(session_id) == self.slot
 
     def _link(self, slot: int) -> _OwnerLink:
         link = self._links.get(slot)
@@ -130,9 +133,8 @@ class OwnerRouter:
 
     def owner_of_path(self, parts: list[str]) -> int | None:
         """The owner of the session in a /sessions/{id}[/...] path's segments; None for the collection routes."""
-        if len(parts) == 3 and parts[2] == "count":
-            return None
-        return self.owner(unquote(parts[2]))
+        session = _session_of_segments(parts)
+        return None if session is None else self.owner(session)
 
     @staticmethod
     def _unavailable(owner: int, request: web.Request, exc: BaseException) -> ApiError:
