@@ -7,6 +7,7 @@ from N to N+1 workers moves only about 1/(N+1) of the sessions (Lamping and Veac
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 _MULTIPLIER = 2862933555777941757
 _MASK = (1 << 64) - 1
@@ -28,6 +29,11 @@ def session_key(session_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(session_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
 
 
+@lru_cache(maxsize=16384)
 def owner_of(session_id: str, workers: int) -> int:
-    """The worker slot that owns `session_id` among `workers` slots."""
+    """The worker slot that owns `session_id` among `workers` slots.
+
+    Asked at least twice per request with several workers (where the connection goes, then the middleware's check)
+    and the digest plus the hash loop cost ~14k instructions; the answer is a pure function of the arguments, so
+    recent ones are remembered (~1k on a hit)."""
     return jump_hash(session_key(session_id), workers)
