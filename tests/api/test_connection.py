@@ -73,6 +73,14 @@ async def new_session(worker: Worker) -> str:
     return json.loads(body)["session_id"]
 
 
+async def grow_stm(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, sid: str, events: int) -> None:
+    """`events` observes of ten 4,000-character symbols each (~40 KB of STM per event)."""
+    for i in range(events):
+        writer.write(request("POST", f"/sessions/{sid}/observe",
+                             json.dumps({"strings": [f"{i}-{j}{'x' * 4000}" for j in range(10)]}).encode()))
+        assert (await answer(reader))[0] == "HTTP/1.1 200 OK"
+
+
 def run(tmp_path: Path, scenario: Callable[[Worker], Awaitable[None]]) -> None:
     async def main() -> None:
         async with Worker(tmp_path / "data") as worker:
@@ -106,11 +114,7 @@ def test_answers_wait_for_a_client_that_does_not_read(tmp_path: Path) -> None:
     async def scenario(worker: Worker) -> None:
         sid = await new_session(worker)
         reader, writer = await worker.connect()
-        symbols = ["x" * 4000] * 10
-        for i in range(10):  # an STM of ~400 KB, so that each stm answer is large
-            writer.write(request("POST", f"/sessions/{sid}/observe",
-                                 json.dumps({"strings": [f"{i}{s}" for s in symbols]}).encode()))
-            await answer(reader)
+        await grow_stm(reader, writer, sid, 10)  # an STM of ~400 KB, so that each stm answer is large
         server_side = worker.protocols[-1]
         server_side._transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
         writer.write(request("GET", f"/sessions/{sid}/stm") * 12)
@@ -176,10 +180,7 @@ def test_the_idle_sweep_drops_an_answer_the_client_stopped_reading(tmp_path: Pat
     async def scenario(worker: Worker) -> None:
         sid = await new_session(worker)
         reader, writer = await worker.connect()
-        for i in range(50):  # an STM of ~2 MB: more than the socket buffers hold
-            writer.write(request("POST", f"/sessions/{sid}/observe",
-                                 json.dumps({"strings": [f"{i}-{j}{'x' * 4000}" for j in range(10)]}).encode()))
-            assert (await answer(reader))[0] == "HTTP/1.1 200 OK"
+        await grow_stm(reader, writer, sid, 50)  # an STM of ~2 MB: more than the socket buffers hold
         server_side = worker.protocols[-1]
         writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         writer.write(request("GET", f"/sessions/{sid}/stm") * 2)

@@ -30,6 +30,18 @@ async def stm(http: aiohttp.ClientSession, sid: str) -> list[list[str]]:
         return (await response.json())["stm"]
 
 
+async def routing_stats(http: aiohttp.ClientSession, workers: int) -> list[dict]:
+    """Each worker's routing counters, asking /status until every worker has answered once."""
+    seen: dict[str, dict] = {}
+    for _ in range(200):
+        if len(seen) == workers:
+            break
+        async with http.get("/status") as response:
+            worker = (await response.json())["processors"]["processors"][0]
+            seen[worker["processor_id"]] = worker["routing"]
+    return list(seen.values())
+
+
 def client(url: str) -> aiohttp.ClientSession:
     # Many connections, so requests land on every worker (the kernel spreads accepted connections).
     return aiohttp.ClientSession(url, connector=aiohttp.TCPConnector(limit=64, force_close=True))
@@ -117,14 +129,7 @@ def test_connections_are_handed_to_the_owner(cluster) -> None:
             sessions = [await create(http, "handoff") for _ in range(12)]
             for sid in sessions:
                 await observe(http, sid, "a")
-            seen: dict[str, dict] = {}
-            for _ in range(200):
-                if len(seen) == cluster.workers:
-                    break
-                async with http.get("/status") as response:
-                    worker = (await response.json())["processors"]["processors"][0]
-                    seen[worker["processor_id"]] = worker["routing"]
-            return list(seen.values())
+            return await routing_stats(http, cluster.workers)
 
     stats = asyncio.run(scenario())
     if cluster.workers == 1:
@@ -210,14 +215,7 @@ def test_a_pooled_keep_alive_connection_moves_to_each_requests_owner(cluster) ->
     async def check() -> tuple[list[list[list[str]]], list[dict]]:
         async with client(cluster.url) as http:
             stms = [await stm(http, sid) for sid in sessions]
-            seen: dict[str, dict] = {}
-            for _ in range(200):
-                if len(seen) == cluster.workers:
-                    break
-                async with http.get("/status") as response:
-                    worker = (await response.json())["processors"]["processors"][0]
-                    seen[worker["processor_id"]] = worker["routing"]
-            return stms, list(seen.values())
+            return stms, await routing_stats(http, cluster.workers)
 
     stms, stats = asyncio.run(check())
     assert stms == [[["r0"], ["r1"], ["r2"], ["piped"]]] * len(sessions)
