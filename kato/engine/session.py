@@ -128,7 +128,8 @@ def observe(
         metadata=dict(observation.metadata),
     )
     # Every field given (not dataclasses.replace, which costs as much as the rest of an observation).
-    new_state = SessionState(config, _capped(stm, stm_cap), emotives, metadata, state.time + 1, percept)
+    new_state = SessionState(config=config, stm=_capped(stm, stm_cap), emotives=emotives, metadata=metadata,
+                             time=state.time + 1, percept=percept)
     return ObserveOutcome(state=new_state, event=event, vector=pending, learned=learned)
 
 
