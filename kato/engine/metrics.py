@@ -75,9 +75,11 @@ def itfdf_similarities(
     frequencies: Sequence[int],
     probability: Mapping[str, float],
     keys: Sequence[Hashable] | None = None,
+    symbols: set[str] | None = None,
 ) -> list[float]:
     """`1 − (1 − cos(pv, sv))·freq/F` per prediction (§9.1); `keys`, if given, are equal exactly when the presents
-    are (cheaper to hash than the presents).
+    are (cheaper to hash than the presents); `symbols`, if given, is the union of the presents and the state, which
+    the caller often has at hand.
 
     The vectors span the sorted union of every present symbol and the state, as in the reference, and the dot
     products and norms are numpy's on those full vectors: BLAS sums in blocks, so the zeros' positions can matter
@@ -88,7 +90,7 @@ def itfdf_similarities(
     total_frequency = sum(frequencies)
     if total_frequency == 0:
         return [0.0] * len(presents)
-    space = sorted({s for present in presents for s in present} | set(state))
+    space = sorted(symbols if symbols is not None else set().union(*presents, state))
     index = {s: i for i, s in enumerate(space)}
     size = len(space)
     weights = np.array([probability.get(s, 0.0) for s in space], dtype=np.float64)
@@ -97,18 +99,16 @@ def itfdf_similarities(
         state_counts[s] = state_counts.get(s, 0) + 1
     sv = weights * np.bincount([index[s] for s in state], minlength=size)
     sv_norm = float(np.sqrt(sv.dot(sv)))
-    cosines: dict[Hashable, float] = {}
-    out = []
-    for present, frequency, key in zip(presents, frequencies, keys or map(tuple, presents), strict=True):
-        if sv_norm > 0:
-            cos = cosines.get(key)
-            if cos is None:
-                cos = cosines[key] = _cosine(present, index, weights, sv, sv_norm, state_counts, probability)
-            distance = 1 - cos
-        else:
-            distance = 1.0
-        out.append(1 - distance * frequency / total_frequency)
-    return out
+    if not sv_norm > 0:
+        return [1 - 1.0 * frequency / total_frequency for frequency in frequencies]
+    distances: dict[Hashable, float] = {}  # 1 - cos per distinct present
+    for present, key in zip(presents, keys or map(tuple, presents), strict=True):
+        if key not in distances:
+            distances[key] = 1 - _cosine(present, index, weights, sv, sv_norm, state_counts, probability)
+    return [
+        1 - distances[key] * frequency / total_frequency
+        for key, frequency in zip(keys or map(tuple, presents), frequencies, strict=True)
+    ]
 
 
 def _cosine(

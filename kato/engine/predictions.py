@@ -54,13 +54,17 @@ class _Aligned:
     and each pattern gets its own. The lists are shared by the predictions of a group in one response: they are
     wire values, never mutated."""
 
-    __slots__ = ("_wire", "anomalies", "extras", "layout", "matches")
+    __slots__ = ("_wire", "anomalies", "core", "extras", "fterm", "layout", "matches")
 
-    def __init__(self, layout: Layout, state: Sequence[str], matches: list[str], anomalies: list[dict]) -> None:
+    def __init__(
+        self, layout: Layout, matches: list[str], anomalies: list[dict], extras: list[list[str]]
+    ) -> None:
         self.layout = layout
+        self.core = layout.core
+        self.fterm = layout.fterm
         self.matches = matches
         self.anomalies = anomalies
-        self.extras = [[state[j] for j in at] for at in layout.extras_at]
+        self.extras = extras
         self._wire: dict[str, Any] | None = None
 
     def wire(self) -> dict[str, Any]:
@@ -210,6 +214,16 @@ def _select(stm: Events, state: list[str], config: EngineConfig, kb: KnowledgeVi
     prefix = state_key(state_ids, stm_lengths, keep_unmatched)
     levels: dict[tuple[float, float], list[_Entry]] = {}
     count = 0  # candidates over every level
+    # Wire lists of state symbols by their positions: groups of one request mostly have equal matches and extras,
+    # and wire values are never mutated, so they share them.
+    matches_by_positions: dict[tuple[int, ...], list[str]] = {}
+    extras_by_positions: dict[tuple[tuple[int, ...], ...], list[list[str]]] = {}
+
+    def extras_of(extras_at: tuple[tuple[int, ...], ...]) -> list[list[str]]:
+        extras = extras_by_positions.get(extras_at)
+        if extras is None:
+            extras = extras_by_positions[extras_at] = [[state[j] for j in at] for at in extras_at]
+        return extras
     for group in _candidate_groups(kb, state, ids, config, similarity_of):
         key = (prefix, group.projection, group.lengths)
         aligned = memo_get(key, _UNALIGNED)
@@ -245,7 +259,7 @@ def _select(stm: Events, state: list[str], config: EngineConfig, kb: KnowledgeVi
                     group.projection, group.lengths, state_ids, stm_lengths, {ids[m] for m in matches}, e1,
                     shape.e2, shape.nblocks, unmatched, len(matches),
                 )
-                al = _Aligned(layout, state, matches, anomalies)
+                al = _Aligned(layout, matches, anomalies, extras_of(layout.extras_at))
                 pre = pre_potential((layout.evidence, layout.confidence, layout.fragmentation, layout.snr))
             levels.setdefault((pre, similarity), []).append((group, aligned, [name], al))
             count += 1
@@ -261,9 +275,12 @@ def _select(stm: Events, state: list[str], config: EngineConfig, kb: KnowledgeVi
         if al is None:
             al = group_aligned.get(id(group))
             if al is None:
-                al = group_aligned[id(group)] = _Aligned(
-                    aligned.layout, state, [state[j] for j in aligned.shape.match_positions], []
-                )
+                layout = aligned.layout
+                positions = aligned.shape.match_positions
+                matches = matches_by_positions.get(positions)
+                if matches is None:
+                    matches = matches_by_positions[positions] = [state[j] for j in positions]
+                al = group_aligned[id(group)] = _Aligned(layout, matches, [], extras_of(layout.extras_at))
         return al
 
     keep = 3 * config.max_predictions
@@ -347,28 +364,25 @@ class _Ensemble:
                  kb: KnowledgeView) -> None:
         self.members = members
         self.pruned = pruned
-        # One pass over the members: cut, frequency, and the future groups of §9.6 summed in ensemble order.
-        cuts: list[_Cut] = []
-        frequencies: list[int] = []
-        likelihoods: list[float] = []
-        groups: dict[tuple, list] = {}
-        for index, (record, similarity, _, al) in enumerate(members):
-            layout = al.layout
-            derived = record.derived
-            cut = derived.get(layout.cut) or _cut(record, layout)
-            cuts.append(cut)
-            frequency = record.frequency or 1
-            frequencies.append(frequency)
-            likelihoods.append(similarity)
+        cuts: list[_Cut] = [
+            record.derived.get(al.layout.cut) or _cut(record, al.layout) for record, _, _, al in members
+        ]
+        frequencies = self.frequencies = [record.frequency or 1 for record, _, _, _ in members]
+        likelihoods = [member[1] for member in members]
+        weighted_frequencies = list(map(mul, frequencies, likelihoods))
+        # The future groups of §9.6, summed in ensemble order: [first member, Σ frequency·similarity, count]
+        # (a new group's sum starts at its first term: 0.0 + x is x for every x >= 0).
+        groups: dict[str, list] = {}
+        for index, cut in enumerate(cuts):
             key = cut[2]
             if key is not None:
                 group = groups.get(key)
                 if group is None:
-                    group = groups[key] = [index, 0.0, 0]  # the first member with this future
-                group[1] += frequency * similarity
-                group[2] += 1
+                    groups[key] = [index, weighted_frequencies[index], 1]
+                else:
+                    group[1] += weighted_frequencies[index]
+                    group[2] += 1
         self.cuts = cuts
-        self.frequencies = frequencies
         group_total = sum(g[1] for g in groups.values())
         self.future_groups = groups
         aggregate = self.aggregate = {key: (g[1] / group_total if group_total else 0) for key, g in groups.items()}
@@ -388,7 +402,10 @@ class _Ensemble:
         self.scores: dict[tuple[str, int], tuple[float, float, float, float, float]] = {}  # (present key, freq)
 
         total_frequency = sum(frequencies)
-        itfdf = self.itfdf = itfdf_similarities(presents, state, frequencies, probability, [c[1] for c in cuts])
+        # the matches are state symbols, so the presents and the state span `symbols | state`
+        itfdf = self.itfdf = itfdf_similarities(
+            presents, state, frequencies, probability, [c[1] for c in cuts], symbols.union(state)
+        )
 
         # pattern_probability and bayesian_prior are both freq/Σfreq; weighted_strength and the posterior's
         # numerator are both similarity·that (§9.6-§9.7).
@@ -396,10 +413,10 @@ class _Ensemble:
         evidence = self.bayes_evidence = float(np.dot(np.array(likelihoods), np.array(priors)))
         strengths = self.strengths = list(map(mul, likelihoods, priors))
         self.posteriors = [w / evidence for w in strengths] if evidence else [0] * len(strengths)
-        infos = self.infos = []
-        for cut, strength in zip(cuts, strengths, strict=True):
-            share = aggregate[cut[2]] if cut[2] is not None else 0
-            infos.append(strength / share if share > 0 else 0)
+        self.infos = [
+            strength / share if (share := aggregate[cut[2]] if cut[2] is not None else 0) > 0 else 0
+            for cut, strength in zip(cuts, strengths, strict=True)
+        ]
 
         self.weighted: list[tuple[float | None, float, float, float]] | None = None
         if config.affinity_emotive:
@@ -418,7 +435,7 @@ class _Ensemble:
         else:
             # (evidence + confidence)·snr + itfdf + f(fragmentation), added left to right (§9.8)
             self.potentials = [
-                al.layout.core + itfdf_similarity + al.layout.fterm
+                al.core + itfdf_similarity + al.fterm
                 for (_, _, _, al), itfdf_similarity in zip(members, itfdf, strict=True)
             ]
 
