@@ -13,9 +13,11 @@ import random
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kato.engine import columnar
 from kato.engine.columnar import CandidateGroup, ColumnarIndex, smallest_names
 from kato.engine.config import EngineConfig
 from kato.engine.learning import plan_learn
@@ -169,6 +171,25 @@ def test_column_index_grows_and_prunes_like_plain_reads():
         for config in (EngineConfig(max_predictions=2), EngineConfig(max_predictions=7, recall_threshold=0.0),
                        EngineConfig(max_predictions=40)):
             assert predict(state, config, kb) == predict(state, config, WithoutColumnIndex(kb))
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.1])
+def test_grouping_few_candidates_with_a_dict_equals_the_numpy_grouping(monkeypatch, threshold):
+    """Both groupings give the same groups, each with its members in first-learn order; only the order of the
+    groups may differ."""
+    kb, states = _knowledge_base(5, 300)
+    index = kb.columnar()
+
+    def grouped(state: tuple, small: int) -> set[tuple]:
+        monkeypatch.setattr(columnar, "SMALL_GROUPING", small)
+        flat = [s for event in state for s in event]
+        ids = {s: i for i, s in enumerate(dict.fromkeys(flat))}
+        groups = index.groups(ids, threshold <= 0)
+        return {(g.projection, g.lengths, tuple(g.names())) for g in groups}
+
+    for state in states:
+        by_dict, by_numpy = grouped(state, 10**6), grouped(state, 0)
+        assert by_dict == by_numpy and by_dict
 
 
 def test_memoized_pattern_data_does_not_depend_on_request_history():
