@@ -4,9 +4,11 @@ The engine never holds a knowledge base; it is handed a `KnowledgeView` per call
 one in `kato.store.memory` (tests, benchmarks) and the LMDB one in `kato.store`. Every method is a read of the
 node's long-term memory as of one consistent moment (one read transaction in LMDB).
 
-Two optional methods give the prediction path per-process state that the view's owner keeps and drops with its
-other caches (the engine itself holds none): `columnar()`, the node's `ColumnarIndex` of pattern symbols, and
-`alignment_memo()`, an `AlignmentMemo` of projection alignments. A view without them gets the plain paths.
+Three optional methods give the prediction path per-process state that the view's owner keeps and drops with its
+other caches (the engine itself holds none): `columnar()`, the node's `ColumnarIndex` of pattern symbols,
+`alignment_memo()`, an `AlignmentMemo` of projection alignments (valid for every version of the node), and
+`score_memo()`, a `BoundedMemo` of per-pattern scores valid for exactly the version the view reads. A view without
+them gets the plain paths.
 """
 
 from __future__ import annotations
@@ -17,6 +19,23 @@ from typing import Any, Protocol
 
 Event = tuple[str, ...]
 Events = tuple[Event, ...]
+
+
+class BoundedMemo(dict):
+    """A memo cleared when full: that costs only recomputation, lookups stay plain dict reads, and clearing is safe
+    under concurrent readers, unlike reordering an LRU list."""
+
+    __slots__ = ("limit",)
+
+    def __init__(self, limit: int = 1 << 12) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def add(self, key: Any, value: Any) -> Any:
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = value
+        return value
 
 
 @dataclass(frozen=True, slots=True)

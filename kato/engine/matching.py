@@ -7,12 +7,12 @@ difflib's greedy block matcher without junk, exactly as the reference does; the 
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import LCSseq
 
-from kato.engine.knowledge import Events
+from kato.engine.knowledge import BoundedMemo, Events
 
 
 def token_similarity(pattern: Sequence[str], state: Sequence[str]) -> float:
@@ -257,26 +257,15 @@ def group_alignment(
     )
 
 
-class AlignmentMemo(dict):
+class AlignmentMemo(BoundedMemo):
     """`group_alignment` results by (state key, projection, event lengths), None included; see `alignment_key`.
 
     Owned by a knowledge view's per-process caches (`alignment_memo()`), never by the engine: the values depend
-    only on the key, not on the knowledge, so one memo serves every version of a node. Bounded: cleared when
-    full, which costs only recomputation (a working set is a few hundred keys per node; lookups stay plain dict
-    reads, and clearing is safe under concurrent readers, unlike reordering an LRU list).
+    only on the key, not on the knowledge, so one memo serves every version of a node (a working set is a few
+    hundred keys per node).
     """
 
-    __slots__ = ("limit",)
-
-    def __init__(self, limit: int = 1 << 12) -> None:
-        super().__init__()
-        self.limit = limit
-
-    def add(self, key: Hashable, value: Any) -> Any:
-        if len(self) >= self.limit:
-            self.clear()
-        self[key] = value
-        return value
+    __slots__ = ()
 
 
 def state_key(state_ids: tuple[int, ...], stm_lengths: tuple[int, ...], keep_unmatched: bool) -> str:

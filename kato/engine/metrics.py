@@ -98,7 +98,7 @@ def itfdf_similarities(
     for s in state:
         state_counts[s] = state_counts.get(s, 0) + 1
     sv = weights * np.bincount([index[s] for s in state], minlength=size)
-    sv_norm = float(np.sqrt(sv.dot(sv)))
+    sv_norm = math.sqrt(sv.dot(sv))  # sqrt is correctly rounded in both libraries: the same float
     if not sv_norm > 0:
         return [1 - 1.0 * frequency / total_frequency for frequency in frequencies]
     distances: dict[Hashable, float] = {}  # 1 - cos per distinct present
@@ -131,7 +131,7 @@ def _cosine(
     else:
         pv = weights * np.bincount([index[s] for s in present], minlength=len(weights))
         pv_sv = float(pv.dot(sv))
-        denominator = float(np.sqrt(pv.dot(pv))) * sv_norm
+        denominator = math.sqrt(pv.dot(pv)) * sv_norm
     return pv_sv / denominator if denominator else 0.0
 
 

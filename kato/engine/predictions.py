@@ -18,7 +18,7 @@ import numpy as np
 from kato.engine.columnar import CandidateGroup, smallest_names
 from kato.engine.config import EngineConfig
 from kato.engine.filters import run_pipeline
-from kato.engine.knowledge import Events, KnowledgeView, PatternRecord
+from kato.engine.knowledge import BoundedMemo, Events, KnowledgeView, PatternRecord
 from kato.engine.learning import average_emotives
 from kato.engine.matching import (
     AlignmentMemo,
@@ -399,7 +399,10 @@ class _Ensemble:
             stats = symbol_stats(s)
             probability[s] = stats.pattern_member_frequency / unique if (unique and stats) else 0.0
         self.terms = ScoreTerms(unique, counters.total_pattern_frequencies, probability)
-        self.scores: dict[tuple[str, int], tuple[float, float, float, float, float]] = {}  # (present key, freq)
+        # (present key, frequency) -> runtime scores: they depend on nothing else at one version of the knowledge,
+        # so a view that offers a memo for its version keeps them across requests.
+        memo_of = getattr(kb, "score_memo", None)
+        self.scores: BoundedMemo = memo_of() if memo_of is not None else BoundedMemo()
 
         total_frequency = sum(frequencies)
         # the matches are state symbols, so the presents and the state span `symbols | state`
@@ -443,8 +446,9 @@ class _Ensemble:
         """(confluence, entropy, normalized_entropy, global_normalized_entropy, tfidf_score) of member i: the
         finalize-time values when the pattern has them, else runtime values over the present (§9.2-§9.4).
 
-        Runtime values depend only on the flat present and the frequency, which few members differ in (most
-        presents are the matched state symbols), so they are computed once per distinct pair per request."""
+        Runtime values depend only on the flat present and the frequency (at one version of the knowledge), which
+        few members differ in (most presents are the matched state symbols), so they are computed once per distinct
+        pair and version."""
         record = self.members[i][0]
         present = self.cuts[i][0]
         terms = self.terms
@@ -460,9 +464,9 @@ class _Ensemble:
         if values is None:
             shares = term_frequencies(present) if present else {}
             entropy, normalized, global_normalized = entropies(shares, self.vocabulary, terms.probability)
-            values = self.scores[key] = (
+            values = self.scores.add(key, (
                 terms.confluence(frequency, present), entropy, normalized, global_normalized, terms.tfidf(shares),
-            )
+            ))
         return values
 
     def rank_value(self, i: int, field: str) -> Any:

@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager, nullcontext
 import numpy as np
 
 from kato.engine.columnar import ColumnarIndex
-from kato.engine.knowledge import Counters, FinalizedMetrics, PatternRecord, SymbolStats
+from kato.engine.knowledge import BoundedMemo, Counters, FinalizedMetrics, PatternRecord, SymbolStats
 from kato.engine.learning import LearnPlan, WriteSet, resolve
 from kato.engine.matching import AlignmentMemo
 from kato.engine.metrics import finalize
@@ -37,6 +37,7 @@ class MemoryKnowledgeBase:
         self._matrix: np.ndarray | None = None
         self._columnar = ColumnarIndex()
         self._alignments = AlignmentMemo()
+        self._scores: tuple[int, BoundedMemo] = (-1, BoundedMemo(1 << 14))
         self.version = 0
 
     # ------------------------------------------------------------------ reads (KnowledgeView)
@@ -78,6 +79,14 @@ class MemoryKnowledgeBase:
 
     def alignment_memo(self) -> AlignmentMemo:
         return self._alignments
+
+    def score_memo(self) -> BoundedMemo:
+        """Per-pattern scores as of this version; every write bumps the version (and a clear makes a new memo)."""
+        version, memo = self._scores
+        if version != self.version:
+            memo = BoundedMemo(1 << 14)
+            self._scores = (self.version, memo)
+        return memo
 
     def nearest_vectors(self, vector: Sequence[float], k: int) -> list[str]:
         if not self._indexed:

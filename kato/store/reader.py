@@ -12,7 +12,8 @@ caches make repeated reads as cheap as dict lookups without ever serving a stale
 - the engine's column index (`columnar()`) and the matrix of indexed vectors are kept per node and validated by
   what makes them change: patterns only grow between two clears, vectors carry their own version.
 - the engine's memo of projection alignments (`alignment_memo()`) is kept per node as is: its values do not
-  depend on the knowledge, so no write invalidates it; it is bounded and dropped with the node's caches.
+  depend on the knowledge, so no write invalidates it; it is bounded and dropped with the node's caches. Its memo
+  of per-pattern scores (`score_memo()`) does depend on the knowledge, so it lives in the generation.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import lmdb
 import numpy as np
 
 from kato.engine.columnar import ColumnarIndex
-from kato.engine.knowledge import Counters, PatternRecord, SymbolStats
+from kato.engine.knowledge import BoundedMemo, Counters, PatternRecord, SymbolStats
 from kato.engine.matching import AlignmentMemo
 from kato.store import layout
 from kato.store.codec import NodeState, decode_affinity, decode_pattern, decode_symbol, decode_vector, symbol_text_of
@@ -36,8 +37,8 @@ DEFAULT_RECORD_CACHE = 1_000_000
 class Generation:
     """What one process decoded of one node at one version; valid exactly while that version holds."""
 
-    __slots__ = ("affinity", "all_affinity", "all_stats", "order", "records", "starting_with", "stats", "version",
-                 "with_symbol")
+    __slots__ = ("affinity", "all_affinity", "all_stats", "order", "records", "scores", "starting_with", "stats",
+                 "version", "with_symbol")
 
     def __init__(self, version: int) -> None:
         self.version = version
@@ -49,6 +50,7 @@ class Generation:
         self.all_stats: dict[str, SymbolStats] | None = None
         self.all_affinity: dict[str, dict[str, float]] | None = None
         self.order: tuple[PatternRecord, ...] | None = None
+        self.scores = BoundedMemo(1 << 14)  # the engine's per-pattern scores, which depend on the version
 
 
 class NodeCache:
@@ -189,6 +191,10 @@ class NodeReader:
     def alignment_memo(self) -> AlignmentMemo:
         """The node's memo of projection alignments (`kato.engine.matching.AlignmentMemo`), shared by its views."""
         return self._cache.alignments
+
+    def score_memo(self) -> BoundedMemo:
+        """The engine's memo of per-pattern scores for this view's version (`kato.engine.knowledge.BoundedMemo`)."""
+        return self._gen.scores
 
     def _patterns_in_order(self, start: int, stop: int) -> list[tuple[str, tuple[tuple[str, ...], ...]]]:
         """(name, events) of the patterns with first-learn sequence numbers start..stop-1."""

@@ -208,6 +208,26 @@ def test_memoized_pattern_data_does_not_depend_on_request_history():
         assert predict(states[s], configs[c], warm) == expected
 
 
+def test_memoized_scores_follow_every_write_of_the_in_memory_knowledge_base():
+    """Per-pattern scores are memoized per version: a learn and a clear must each start afresh."""
+    warm, states = _knowledge_base(13, 120)
+    for state in states:
+        predict(state, EngineConfig(), warm)
+    extra = plan_learn((("s1",), ("s2",), ("s11",)))
+    for change in ("learn", "clear"):
+        if change == "learn":
+            warm.learn(extra)
+            fresh, _ = _knowledge_base(13, 120)
+            fresh.learn(extra)
+        else:
+            warm.clear()
+            warm.learn(extra)
+            fresh = MemoryKnowledgeBase()
+            fresh.learn(extra)
+        for state in states:
+            assert predict(state, EngineConfig(), warm) == predict(state, EngineConfig(), fresh)
+
+
 def test_hex_key_orders_like_names():
     names = sorted(hashlib.sha1(str(i).encode()).hexdigest() for i in range(500))
     index = ColumnarIndex()

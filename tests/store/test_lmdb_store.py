@@ -317,3 +317,26 @@ def test_alignment_memo_is_per_node_and_survives_writes(store: LmdbStore) -> Non
         assert view.alignment_memo() is memo
     with store.view("other") as view:
         assert view.alignment_memo() is not memo and len(view.alignment_memo()) == 0
+
+
+def test_score_memo_belongs_to_one_version(store: LmdbStore) -> None:
+    """Per-pattern scores depend on the whole node (π, N, totals): a write must not let a view read old ones."""
+    plans = [plan_learn((("a",), ("b",), ("c",))), plan_learn((("a",), ("x",), ("y",)))]
+    reference = MemoryKnowledgeBase()
+    reference.learn(plans[0])
+    store.write_sync(NODE, plans[:1])
+    stm = (("a",), ("b",))
+    with store.view(NODE) as view:
+        first = predict(stm, EngineConfig(), view)
+        memo = view.score_memo()
+        assert first == predict(stm, EngineConfig(), reference) and len(memo) > 0
+    reference.learn(plans[1])  # the same present and frequency, another π of "a" and another vocabulary
+    store.write_sync(NODE, plans[1:])
+    with store.view(NODE) as view:
+        second = predict(stm, EngineConfig(), view)
+        assert view.score_memo() is not memo
+    assert second == predict(stm, EngineConfig(), reference)
+    before = next(p for p in first.predictions if p["name"] == plans[0].name)
+    after = next(p for p in second.predictions if p["name"] == plans[0].name)
+    assert before["present"] == after["present"] and before["frequency"] == after["frequency"]
+    assert before["global_normalized_entropy"] != after["global_normalized_entropy"]
