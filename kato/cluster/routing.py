@@ -24,9 +24,11 @@ log = logging.getLogger("kato.routing")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 FORWARDED = "X-Kato-Forwarded"
+# Expect too: the worker that took the request has answered it and holds the whole body; asked again, the owner
+# would send an interim 100 that the forwarder would read as its answer.
 _HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
-    "transfer-encoding", "upgrade", "host", "content-length",
+    "transfer-encoding", "upgrade", "host", "content-length", "expect",
 })
 _NOT_COPIED_BACK = _HOP_BY_HOP | {"date", "server", "content-type"}
 

@@ -58,7 +58,7 @@ class RawClient:
         head, rest = self.pending.split(b"\r\n\r\n", 1)
         status, *lines = head.decode().split("\r\n")
         headers = [(name, value) for name, _, value in (line.partition(": ") for line in lines)]
-        length = int(next(v for k, v in headers if k.lower() == "content-length"))
+        length = int(next((v for k, v in headers if k.lower() == "content-length"), "0"))  # 0 for a 100
         while len(rest) < length:
             chunk = self.sock.recv(65536)
             assert chunk, "connection closed"
@@ -235,3 +235,23 @@ def test_a_client_pipelining_thousands_of_requests_is_answered_in_order(one_work
         assert times == list(range(1, count + 1))
     finally:
         client.close()
+
+
+def test_expect_100_continue_reaches_the_owner_of_any_session(tmp_path: Path) -> None:
+    """The worker that takes the request answers the expectation; the owner must not be asked to answer it again
+    (its interim 100 would be read as the forwarded answer)."""
+    with start_cluster(tmp_path, 2) as cluster:
+        setup = RawClient.tcp(cluster)
+        sids = [create(setup, "expect") for _ in range(12)]  # spread over both workers
+        setup.close()
+        for n, sid in enumerate(sids):
+            client = RawClient.unix(cluster)  # worker 0's own socket: a session of worker 1 is forwarded, not handed
+            client.send("POST", f"/sessions/{sid}/observe", {**JSON, "Expect": "100-continue"},
+                        json.dumps({"strings": [f"s{n}"]}).encode())
+            status, _, body = client.receive()
+            if status.startswith("HTTP/1.1 100"):
+                status, _, body = client.receive()
+            assert status == "HTTP/1.1 200 OK", (status, body)
+            _, _, stm = client.request("GET", f"/sessions/{sid}/stm")
+            assert json.loads(stm)["stm"] == [[f"s{n}"]]
+            client.close()
