@@ -10,20 +10,30 @@ from __future__ import annotations
 import itertools
 import os
 
+_forks = 0  # forks this process descends from; compared per call instead of os.getpid(), a system call
+
+
+def _forked() -> None:
+    global _forks
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_forked)
+
 
 class HexIds:
     """Unique 32-hex-digit strings: `<process prefix><counter>`."""
 
-    __slots__ = ("_counter", "_pid", "_prefix")
+    __slots__ = ("_counter", "_forks", "_prefix")
 
     def __init__(self) -> None:
-        self._pid = -1
+        self._forks = -1
         self._prefix = ""
         self._counter = itertools.count()
 
     def next(self) -> str:
-        if self._pid != os.getpid():
-            self._pid = os.getpid()
+        if self._forks != _forks:
+            self._forks = _forks
             self._prefix = os.urandom(8).hex()
             self._counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
         return f"{self._prefix}{next(self._counter) & 0xFFFF_FFFF_FFFF_FFFF:016x}"
