@@ -10,15 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 
-_forks = 0  # forks this process descends from; compared per call instead of os.getpid(), a system call
-
-
-def _forked() -> None:
-    global _forks
-    _forks += 1
-
-
-os.register_at_fork(after_in_child=_forked)
+from kato import forks
 
 
 class HexIds:
@@ -32,8 +24,8 @@ class HexIds:
         self._counter = itertools.count()
 
     def next(self) -> str:
-        if self._forks != _forks:
-            self._forks = _forks
+        if self._forks != forks.generation():
+            self._forks = forks.generation()
             self._prefix = os.urandom(8).hex()
             self._counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
         return f"{self._prefix}{next(self._counter) & 0xFFFF_FFFF_FFFF_FFFF:016x}"

@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
+from kato import forks
 from kato.engine.columnar import ColumnarIndex
 from kato.engine.knowledge import Counters, FinalizedMetrics, PatternRecord, SymbolStats
 from kato.engine.learning import LearnPlan, WriteSet
@@ -46,7 +47,7 @@ class LmdbStore:
         max_readers: int = DEFAULT_MAX_READERS,
         record_cache: int = DEFAULT_RECORD_CACHE,
     ) -> None:
-        self._pid = os.getpid()
+        self._fork = forks.generation()
         self._env = open_environment(path, map_size=map_size, max_readers=max_readers, sync=sync)
         try:
             self._writer = WriterThread(self._env)
@@ -120,14 +121,14 @@ class LmdbStore:
         if self._closed:
             return
         self._closed = True
-        if os.getpid() == self._pid:
+        if forks.generation() == self._fork:
             self._writer.stop()
             self._env.close()
 
     def _check_usable(self) -> None:
         if self._closed:
             raise RuntimeError("the store is closed")
-        if os.getpid() != self._pid:
+        if forks.generation() != self._fork:
             raise StoreProcessError("an LMDB store cannot cross a fork; open it in the process that uses it")
 
 
