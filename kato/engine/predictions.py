@@ -370,15 +370,14 @@ class _Ensemble:
         frequencies = self.frequencies = [record.frequency or 1 for record, _, _, _ in members]
         likelihoods = [member[1] for member in members]
         weighted_frequencies = list(map(mul, frequencies, likelihoods))
-        # The future groups of §9.6, summed in ensemble order: [first member, Σ frequency·similarity, count]
-        # (a new group's sum starts at its first term: 0.0 + x is x for every x >= 0).
+        # The future groups of §9.6, summed in ensemble order: [first member, Σ frequency·similarity, count].
         groups: dict[str, list] = {}
         for index, cut in enumerate(cuts):
             key = cut[2]
             if key is not None:
                 group = groups.get(key)
                 if group is None:
-                    groups[key] = [index, weighted_frequencies[index], 1]
+                    groups[key] = [index, 0.0 + weighted_frequencies[index], 1]  # a float, as the sum from 0.0
                 else:
                     group[1] += weighted_frequencies[index]
                     group[2] += 1
