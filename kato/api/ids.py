@@ -23,6 +23,12 @@ class HexIds:
         self._prefix = ""
         self._counter = itertools.count()
 
+    def __getstate__(self) -> dict:
+        return {}  # a copy in another process draws its own prefix: never continue a sequence elsewhere
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()  # type: ignore[misc]
+
     def next(self) -> str:
         if self._forks != forks.generation():
             self._forks = forks.generation()

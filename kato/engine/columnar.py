@@ -70,24 +70,25 @@ class CandidateGroup:
 def smallest_names(groups: Sequence[CandidateGroup], need: int) -> list[tuple[str, int]]:
     """The `need` smallest member names over `groups`, ascending, each with the position of its group.
 
-    Exact: when every group comes from one index whose names are all 40-hex sha1 digests, a 60-bit prefix key
-    (ordered like the names) preselects with numpy every member whose key is at most the need-th smallest key,
-    a superset of the answer, and only those names are compared as strings.
+    Exact: when the groups kept as rows all come from one index whose names are all 40-hex sha1 digests, a 60-bit
+    prefix key (ordered like the names) preselects with numpy every such member whose key is at most the need-th
+    smallest key, a superset of their share of the answer; only those names, and those of the groups kept as names
+    (few, see `ColumnarIndex._group_few`), are compared as strings.
     """
-    index = groups[0]._index if groups else None
-    if (
-        index is not None and index._hex and need > 0
-        and all(g._index is index and g._rows is not None for g in groups)
-    ):
-        rows = np.concatenate([g._rows for g in groups]) if len(groups) > 1 else groups[0]._rows
-        owners = np.repeat(np.arange(len(groups)), [g.size for g in groups])
+    indexed = [(at, g) for at, g in enumerate(groups) if g._rows is not None]
+    index = indexed[0][1]._index if indexed else None
+    if index is not None and index._hex and need > 0 and all(g._index is index for _, g in indexed):
+        rows = np.concatenate([g._rows for _, g in indexed]) if len(indexed) > 1 else indexed[0][1]._rows
+        owners = np.repeat(np.array([at for at, _ in indexed]), [g.size for _, g in indexed])
         if len(rows) > need:
             keys = index._keys[rows]
             kth = np.partition(keys, need - 1)[need - 1]
             keep = keys <= kth
             rows, owners = rows[keep], owners[keep]
         every = index.names
-        pairs = sorted(zip([every[i] for i in rows.tolist()], owners.tolist(), strict=True))
+        pairs = list(zip([every[i] for i in rows.tolist()], owners.tolist(), strict=True))
+        pairs += [(name, at) for at, g in enumerate(groups) if g._rows is None for name in g.names()]
+        pairs.sort()
         return pairs[:need]
     pairs = sorted((name, position) for position, g in enumerate(groups) for name in g.names())
     return pairs[:need]

@@ -21,6 +21,10 @@ Event = tuple[str, ...]
 Events = tuple[Event, ...]
 
 
+# Entries of a view's memo of per-pattern scores (`score_memo()`): distinct (present, frequency) pairs of a version.
+SCORE_MEMO_SIZE = 1 << 14
+
+
 class BoundedMemo(dict):
     """A memo cleared when full: that costs only recomputation, lookups stay plain dict reads, and clearing is safe
     under concurrent readers, unlike reordering an LRU list."""

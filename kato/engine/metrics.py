@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 
 import numpy as np
 
@@ -75,11 +76,11 @@ def itfdf_similarities(
     frequencies: Sequence[int],
     probability: Mapping[str, float],
     keys: Sequence[Hashable] | None = None,
-    symbols: set[str] | None = None,
+    symbols: AbstractSet[str] | None = None,
 ) -> list[float]:
     """`1 − (1 − cos(pv, sv))·freq/F` per prediction (§9.1); `keys`, if given, are equal exactly when the presents
-    are (cheaper to hash than the presents); `symbols`, if given, is the union of the presents and the state, which
-    the caller often has at hand.
+    are (cheaper to hash than the presents); `symbols`, if given, must be exactly the union of the presents' symbols
+    and the state's (any other symbol would add a zero to the vectors, see below), which the caller often has.
 
     The vectors span the sorted union of every present symbol and the state, as in the reference, and the dot
     products and norms are numpy's on those full vectors: BLAS sums in blocks, so the zeros' positions can matter

@@ -224,6 +224,7 @@ def _select(stm: Events, state: list[str], config: EngineConfig, kb: KnowledgeVi
         if extras is None:
             extras = extras_by_positions[extras_at] = [[state[j] for j in at] for at in extras_at]
         return extras
+
     for group in _candidate_groups(kb, state, ids, config, similarity_of):
         key = (prefix, group.projection, group.lengths)
         aligned = memo_get(key, _UNALIGNED)
@@ -415,10 +416,8 @@ class _Ensemble:
         evidence = self.bayes_evidence = float(np.dot(np.array(likelihoods), np.array(priors)))
         strengths = self.strengths = list(map(mul, likelihoods, priors))
         self.posteriors = [w / evidence for w in strengths] if evidence else [0] * len(strengths)
-        self.infos = [
-            strength / share if (share := aggregate[cut[2]] if cut[2] is not None else 0) > 0 else 0
-            for cut, strength in zip(cuts, strengths, strict=True)
-        ]
+        shares = [aggregate[cut[2]] if cut[2] is not None else 0 for cut in cuts]
+        self.infos = [strength / share if share > 0 else 0 for strength, share in zip(strengths, shares, strict=True)]
 
         self.weighted: list[tuple[float | None, float, float, float]] | None = None
         if config.affinity_emotive:

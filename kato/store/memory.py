@@ -11,7 +11,14 @@ from contextlib import AbstractContextManager, nullcontext
 import numpy as np
 
 from kato.engine.columnar import ColumnarIndex
-from kato.engine.knowledge import BoundedMemo, Counters, FinalizedMetrics, PatternRecord, SymbolStats
+from kato.engine.knowledge import (
+    SCORE_MEMO_SIZE,
+    BoundedMemo,
+    Counters,
+    FinalizedMetrics,
+    PatternRecord,
+    SymbolStats,
+)
 from kato.engine.learning import LearnPlan, WriteSet, resolve
 from kato.engine.matching import AlignmentMemo
 from kato.engine.metrics import finalize
@@ -37,7 +44,7 @@ class MemoryKnowledgeBase:
         self._matrix: np.ndarray | None = None
         self._columnar = ColumnarIndex()
         self._alignments = AlignmentMemo()
-        self._scores: tuple[int, BoundedMemo] = (-1, BoundedMemo(1 << 14))
+        self._scores: tuple[int, BoundedMemo | None] = (-1, None)
         self.version = 0
 
     # ------------------------------------------------------------------ reads (KnowledgeView)
@@ -83,8 +90,8 @@ class MemoryKnowledgeBase:
     def score_memo(self) -> BoundedMemo:
         """Per-pattern scores as of this version; every write bumps the version (and a clear makes a new memo)."""
         version, memo = self._scores
-        if version != self.version:
-            memo = BoundedMemo(1 << 14)
+        if memo is None or version != self.version:
+            memo = BoundedMemo(SCORE_MEMO_SIZE)
             self._scores = (self.version, memo)
         return memo
 
@@ -115,6 +122,7 @@ class MemoryKnowledgeBase:
         return write
 
     def apply(self, write: WriteSet) -> None:
+        self.version += 1  # first: memoized scores of the old version must not outlive a partial write
         record = write.pattern
         self._patterns[record.name] = record
         if write.is_new:

@@ -12,8 +12,8 @@ caches make repeated reads as cheap as dict lookups without ever serving a stale
 - the engine's column index (`columnar()`) and the matrix of indexed vectors are kept per node and validated by
   what makes them change: patterns only grow between two clears, vectors carry their own version.
 - the engine's memo of projection alignments (`alignment_memo()`) is kept per node as is: its values do not
-  depend on the knowledge, so no write invalidates it; it is bounded and dropped with the node's caches. Its memo
-  of per-pattern scores (`score_memo()`) does depend on the knowledge, so it lives in the generation.
+  depend on the knowledge, so no write invalidates it; it is bounded and dropped with the node's caches. The
+  engine's memo of per-pattern scores (`score_memo()`) does depend on the knowledge, so it lives in the generation.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import lmdb
 import numpy as np
 
 from kato.engine.columnar import ColumnarIndex
-from kato.engine.knowledge import BoundedMemo, Counters, PatternRecord, SymbolStats
+from kato.engine.knowledge import SCORE_MEMO_SIZE, BoundedMemo, Counters, PatternRecord, SymbolStats
 from kato.engine.matching import AlignmentMemo
 from kato.store import layout
 from kato.store.codec import NodeState, decode_affinity, decode_pattern, decode_symbol, decode_vector, symbol_text_of
@@ -50,7 +50,7 @@ class Generation:
         self.all_stats: dict[str, SymbolStats] | None = None
         self.all_affinity: dict[str, dict[str, float]] | None = None
         self.order: tuple[PatternRecord, ...] | None = None
-        self.scores = BoundedMemo(1 << 14)  # the engine's per-pattern scores, which depend on the version
+        self.scores = BoundedMemo(SCORE_MEMO_SIZE)  # the engine's per-pattern scores, which depend on the version
 
 
 class NodeCache:

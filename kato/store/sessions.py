@@ -16,6 +16,7 @@ import os
 import struct
 from collections.abc import Iterator
 
+from kato import forks
 from kato.store import layout
 from kato.store.environment import GIB, open_environment
 
@@ -27,7 +28,7 @@ class LmdbSessionSnapshots:
     """`SessionSnapshots`: session_id -> opaque bytes. Open one per process, after it started."""
 
     def __init__(self, path: str | os.PathLike[str], *, map_size: int = DEFAULT_SESSIONS_MAP_SIZE) -> None:
-        self._pid = os.getpid()
+        self._fork = forks.generation()
         self._env = open_environment(path, map_size=map_size, max_dbs=0, sync=False, metasync=False,
                                      writemap=True)
         self._closed = False
@@ -70,7 +71,7 @@ class LmdbSessionSnapshots:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            if os.getpid() == self._pid:
+            if forks.generation() == self._fork:
                 self._env.close()
 
 

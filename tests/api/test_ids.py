@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import re
 
 from kato.api.ids import HexIds
@@ -34,3 +35,12 @@ def test_a_forked_child_draws_its_own_prefix() -> None:
     assert re.fullmatch(r"[0-9a-f]{32}", child)
     assert child[:16] != parent[:16]
     assert ids.next()[:16] == parent[:16]  # the parent's sequence goes on
+
+
+def test_a_copy_sent_to_another_interpreter_draws_its_own_prefix() -> None:
+    """A spawned process starts with the same fork count as its parent: a pickled minter must not rely on it."""
+    ids = HexIds()
+    parent = ids.next()
+    copy = pickle.loads(pickle.dumps(ids))
+    assert copy.next()[:16] != parent[:16]
+    assert ids.next()[:16] == parent[:16]

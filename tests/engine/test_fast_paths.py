@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from kato.engine import columnar
 from kato.engine.columnar import CandidateGroup, ColumnarIndex, smallest_names
 from kato.engine.config import EngineConfig
-from kato.engine.learning import plan_learn
+from kato.engine.learning import plan_learn, resolve
 from kato.engine.matching import layout_of
 from kato.engine.metrics import (
     ScoreTerms,
@@ -97,6 +97,8 @@ def test_itfdf_equals_numpy_on_every_vector(members, state, probability):
     frequencies = [frequency for _, frequency in members]
     expected = reference_itfdf(presents, state, frequencies, probability)
     assert itfdf_similarities(presents, state, frequencies, probability) == expected
+    union = set().union(*presents, state)  # what the ensemble passes
+    assert itfdf_similarities(presents, state, frequencies, probability, None, union) == expected
 
 
 def test_itfdf_single_term_shortcut_on_awkward_weights():
@@ -133,6 +135,9 @@ def test_smallest_names_equal_sorting(names, need, group_count):
     groups = [g for g in groups if g.size]
     expected = sorted((name, at) for at, g in enumerate(groups) for name in g.names())[:need]
     assert smallest_names(groups, need) == expected
+    # groups of few candidates carry names, not rows (`_group_few`): a level may mix both kinds
+    mixed = [CandidateGroup(g.projection, g.lengths, g.names()) if at % 2 else g for at, g in enumerate(groups)]
+    assert smallest_names(mixed, need) == expected
 
 
 def test_smallest_names_falls_back_for_names_that_are_not_digests():
@@ -209,16 +214,20 @@ def test_memoized_pattern_data_does_not_depend_on_request_history():
 
 
 def test_memoized_scores_follow_every_write_of_the_in_memory_knowledge_base():
-    """Per-pattern scores are memoized per version: a learn and a clear must each start afresh."""
+    """Per-pattern scores are memoized per version: a learn, an applied write-set and a clear each start afresh."""
     warm, states = _knowledge_base(13, 120)
     for state in states:
         predict(state, EngineConfig(), warm)
     extra = plan_learn((("s1",), ("s2",), ("s11",)))
-    for change in ("learn", "clear"):
+    direct = plan_learn((("s3",), ("s1",), ("s4",)))
+    for change in ("learn", "apply", "clear"):
         if change == "learn":
             warm.learn(extra)
             fresh, _ = _knowledge_base(13, 120)
             fresh.learn(extra)
+        elif change == "apply":  # a write-set applied without `learn`
+            warm.apply(resolve(direct, warm.pattern(direct.name)))
+            fresh.learn(direct)
         else:
             warm.clear()
             warm.learn(extra)

@@ -26,25 +26,29 @@ def test_blocks_equal_difflib_without_junk(a: list[str], b: list[str]) -> None:
 
 
 class WithoutColumnIndex:
-    """The same knowledge base seen through the plain read interface (per-record grouping path)."""
+    """The same knowledge base seen through the plain read interface (per-record grouping path), computing its
+    per-pattern scores afresh (no shared score memo, so a comparison with the knowledge base is independent)."""
 
     def __init__(self, kb: MemoryKnowledgeBase) -> None:
         self._kb = kb
 
     def __getattr__(self, name: str):
-        if name == "columnar":
+        if name in ("columnar", "score_memo"):
             raise AttributeError(name)
         return getattr(self._kb, name)
 
 
 class WithMemo:
-    """The same knowledge base with its own alignment memo of `limit` entries, or none (`limit` None)."""
+    """The same knowledge base with its own alignment memo of `limit` entries, or none (`limit` None), and no
+    shared score memo."""
 
     def __init__(self, kb: MemoryKnowledgeBase, limit: int | None) -> None:
         self._kb = kb
         self._memo = AlignmentMemo(limit) if limit is not None else None
 
     def __getattr__(self, name: str):
+        if name == "score_memo":
+            raise AttributeError(name)
         if name == "alignment_memo":
             if self._memo is None:
                 raise AttributeError(name)
