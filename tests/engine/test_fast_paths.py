@@ -25,6 +25,7 @@ from kato.engine.matching import layout_of
 from kato.engine.metrics import (
     ScoreTerms,
     confluence,
+    finalize,
     itfdf_similarities,
     term_frequencies,
     tfidf_score,
@@ -214,13 +215,14 @@ def test_memoized_pattern_data_does_not_depend_on_request_history():
 
 
 def test_memoized_scores_follow_every_write_of_the_in_memory_knowledge_base():
-    """Per-pattern scores are memoized per version: a learn, an applied write-set and a clear each start afresh."""
+    """Per-pattern scores are memoized per version: a learn, an applied write-set, finalize-training and a clear
+    each start afresh."""
     warm, states = _knowledge_base(13, 120)
     for state in states:
         predict(state, EngineConfig(), warm)
     extra = plan_learn((("s1",), ("s2",), ("s11",)))
     direct = plan_learn((("s3",), ("s1",), ("s4",)))
-    for change in ("learn", "apply", "clear"):
+    for change in ("learn", "apply", "finalize", "clear"):
         if change == "learn":
             warm.learn(extra)
             fresh, _ = _knowledge_base(13, 120)
@@ -228,6 +230,11 @@ def test_memoized_scores_follow_every_write_of_the_in_memory_knowledge_base():
         elif change == "apply":  # a write-set applied without `learn`
             warm.apply(resolve(direct, warm.pattern(direct.name)))
             fresh.learn(direct)
+        elif change == "finalize":
+            warm.store_finalized(finalize(warm))
+            fresh.store_finalized(finalize(fresh))
+            warm.learn(extra)  # now frequency 2, and not finalized
+            fresh.learn(extra)
         else:
             warm.clear()
             warm.learn(extra)
