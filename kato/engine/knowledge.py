@@ -22,7 +22,8 @@ Events = tuple[Event, ...]
 
 
 # Entries of a view's memo of per-pattern scores (`score_memo()`): distinct (present, frequency) pairs of a version.
-SCORE_MEMO_SIZE = 1 << 14
+# About 300 bytes an entry, and a process keeps one memo per cached node (up to 4,096 nodes): ~1.2 MB per busy node.
+SCORE_MEMO_SIZE = 1 << 12
 
 
 class BoundedMemo(dict):
