@@ -83,10 +83,13 @@ class _Aligned:
 
 
 # A pattern cut at (e1, e2) (engine.md §8.3): (flat present, its key, the grouping key of the future events or
-# None). Pattern-intrinsic, so memoized on the record (`PatternRecord.derived`), as strings and tuples of strings
-# only: memoized values stay out of the cyclic GC's sight and cost little memory. The keys are reprs, equal exactly
-# when the tuples are, because a string caches its hash and a tuple does not: the ensemble looks them up per member.
-_Cut = tuple[tuple[str, ...], str, "str | None"]
+# None, and the wire lists past, present and future). Pattern-intrinsic, so memoized on the record
+# (`PatternRecord.derived`). The keys are reprs, equal exactly when the tuples are, because a string caches its hash
+# and a tuple does not: the ensemble looks them up per member. The wire lists (slices of the record's `sequence`,
+# shared by every response that returns this cut, never mutated) save three lists per returned prediction, about
+# 9% of a call at 1,000 and 10,000 patterns. Their price is ~240 bytes and three GC-tracked lists per memoized cut
+# (docs/BENCHMARKS.md); workers keep them out of collections with `gcpolicy`'s periodic `gc.freeze()`.
+_Cut = tuple[tuple[str, ...], str, "str | None", list[list[str]], list[list[str]], list[list[str]]]
 
 
 def _cut(record: PatternRecord, layout: Layout) -> _Cut:
@@ -94,7 +97,10 @@ def _cut(record: PatternRecord, layout: Layout) -> _Cut:
     future = record.events[layout.e2:]
     # futures equal up to the order inside events share a group (§9.6)
     future_key = repr(tuple(tuple(sorted(e)) for e in future)) if future else None
-    cut = record.derived[layout.cut] = (present, repr(present), future_key)
+    sequence = record.derived.get("sequence") or _sequence(record)
+    cut = record.derived[layout.cut] = (
+        present, repr(present), future_key, sequence[:layout.e1], sequence[layout.e1:layout.e2], sequence[layout.e2:]
+    )
     return cut
 
 
@@ -512,9 +518,9 @@ class _Ensemble:
             prediction["name"] = record.name
             prediction["frequency"] = frequencies[i]
             prediction["emotives"] = emotives
-            sequence = derived.get("sequence") or _sequence(record)
-            prediction["past"] = sequence[: layout.e1]
-            prediction["present"] = sequence[layout.e1:layout.e2]
+            sequence = derived["sequence"]  # made with the cut
+            prediction["past"] = cut[3]
+            prediction["present"] = cut[4]
             symbols = record.symbols
             if layout.missing_slices is not None:
                 prediction["missing"] = list(map(list, map(symbols.__getitem__, layout.missing_slices)))
@@ -525,7 +531,7 @@ class _Ensemble:
             prediction["confluence"] = confluence
             prediction["predictive_information"] = infos[i]
             prediction["sequence"] = sequence
-            prediction["future"] = sequence[layout.e2:]
+            prediction["future"] = cut[5]
             if weighted is not None:
                 w_sim, w_ev, w_conf, w_snr = weighted[i]
                 prediction["weighted_similarity"] = w_sim
@@ -550,15 +556,14 @@ class _Ensemble:
     def future_potentials(self) -> list[dict]:
         """§9.6 over the pruned ensemble, aggregate_potential descending, ties in first-seen order."""
         groups = list(self.future_groups.items())
-        aggregate, members = self.aggregate, self.members
+        aggregate, cuts = self.aggregate, self.cuts
         shares = [-aggregate[key] for key, _ in groups]
         out = []
         for key, (first, total_weighted_frequency, supporting) in map(
             groups.__getitem__, sorted(range(len(groups)), key=shares.__getitem__)
         ):
-            record, _, _, al = members[first]
             out.append({
-                "future": (record.derived.get("sequence") or _sequence(record))[al.layout.e2:],
+                "future": cuts[first][5],
                 "aggregate_potential": aggregate[key],
                 "supporting_patterns": supporting,
                 "total_weighted_frequency": total_weighted_frequency,
