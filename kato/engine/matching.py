@@ -187,6 +187,7 @@ class Layout(NamedTuple):
     # the same as slices of the flat pattern when every event's missing symbols are adjacent (else None), so a
     # response builds `missing` without a Python loop
     missing_slices: tuple[slice, ...] | None
+    missing_key: str  # "missing" + repr(missing_at): the key of a pattern's memoized `missing` wire lists
     extras_at: tuple[tuple[int, ...], ...]  # per STM event: state positions of the extras
     evidence: float
     confidence: float
@@ -223,7 +224,9 @@ def layout_of(
     )
     if any(len(at) != s.stop - s.start for at, s in zip(missing_at, missing_slices, strict=True)):
         missing_slices = None
-    return Layout(e1, e2, (e1 << 32) + e2, start, stop, tuple(missing_at), missing_slices, tuple(extras_at), evidence,
+    missing = tuple(missing_at)
+    return Layout(e1, e2, (e1 << 32) + e2, start, stop, missing, missing_slices, f"missing{missing!r}",
+                  tuple(extras_at), evidence,
                   confidence, fragmentation, snr, fragmentation_term(fragmentation), (evidence + confidence) * snr)
 
 

@@ -88,7 +88,8 @@ class _Aligned:
 # and a tuple does not: the ensemble looks them up per member. The wire lists (slices of the record's `sequence`,
 # shared by every response that returns this cut, never mutated) save three lists per returned prediction, about
 # 9% of a call at 1,000 and 10,000 patterns. Their price is ~240 bytes and three GC-tracked lists per memoized cut
-# (docs/BENCHMARKS.md); workers keep them out of collections with `gcpolicy`'s periodic `gc.freeze()`.
+# (docs/BENCHMARKS.md); workers keep them out of collections with `gcpolicy`'s periodic `gc.freeze()`. A record's
+# `missing` lists are memoized the same way, per missing-position layout (`Layout.missing_key`).
 _Cut = tuple[tuple[str, ...], str, "str | None", list[list[str]], list[list[str]], list[list[str]]]
 
 
@@ -521,11 +522,15 @@ class _Ensemble:
             sequence = derived["sequence"]  # made with the cut
             prediction["past"] = cut[3]
             prediction["present"] = cut[4]
-            symbols = record.symbols
-            if layout.missing_slices is not None:
-                prediction["missing"] = list(map(list, map(symbols.__getitem__, layout.missing_slices)))
-            else:
-                prediction["missing"] = [[symbols[q] for q in at] for at in layout.missing_at]
+            missing = derived.get(layout.missing_key)
+            if missing is None:
+                symbols = record.symbols
+                if layout.missing_slices is not None:
+                    missing = list(map(list, map(symbols.__getitem__, layout.missing_slices)))
+                else:
+                    missing = [[symbols[q] for q in at] for at in layout.missing_at]
+                derived[layout.missing_key] = missing
+            prediction["missing"] = missing
             prediction["potential"] = potentials[i]
             prediction["similarity"] = similarity
             prediction["confluence"] = confluence
