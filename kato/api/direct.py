@@ -42,6 +42,13 @@ def _plain_name(name: str) -> bool:
     return name.replace("-", "").isalnum() or _TOKEN.fullmatch(name) is not None
 
 
+def _media_type(content_type: str | None) -> str:
+    """The media type of a Content-Type value, lowercased and without parameters, as aiohttp reads it."""
+    if content_type is None:
+        return "application/octet-stream"
+    return content_type.partition(";")[0].strip().lower()
+
+
 def _plain_id(session_id: str) -> bool:
     return (session_id.replace("-", "").isalnum() and len(session_id) <= 256) or \
         _ID_CHARS.fullmatch(session_id) is not None
@@ -82,10 +89,7 @@ class DirectRequest:
 
     @property
     def content_type(self) -> str:
-        raw = self.headers.get("Content-Type")
-        if raw is None:
-            return "application/octet-stream"
-        return raw.partition(";")[0].strip().lower()
+        return _media_type(self.headers.get("Content-Type"))
 
     async def read(self) -> bytes:
         return self.body
@@ -147,7 +151,7 @@ class DirectLane:
         connection = headers.get("Connection")
         if connection is not None and connection.lower() != "keep-alive":
             return None
-        if body_length and headers.get("Content-Type", "").partition(";")[0].strip().lower() != "application/json":
+        if body_length and _media_type(headers.get("Content-Type")) != "application/json":
             return None
         return DirectRequest(self._app, parts[0], parts[1], session_id, CIMultiDictProxy(headers), handler)
 
