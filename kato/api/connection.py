@@ -23,6 +23,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from kato.api import eager
 from kato.api.direct import DirectLane, DirectRequest
 
 log = logging.getLogger("kato.connection")
@@ -152,6 +153,7 @@ class PublicConnection(asyncio.Protocol):
         self._body_size = 0
         self._eof = False
         self._active_at = 0.0  # the last read or answer
+        self._eager = False  # a direct answer is running eagerly, inside the read that brought its request
 
     # ------------------------------------------------------------------------------------------ protocol events
 
@@ -337,7 +339,14 @@ class PublicConnection(asyncio.Protocol):
         self._pending = [rest] if rest else []
         self._pending_size = len(rest)
         assert self._loop is not None
-        self._loop.create_task(self._answer(request))
+        if self._eager:  # a pipelined request read behind an eager answer: a Task, not a deeper recursion
+            self._loop.create_task(self._answer(request))
+            return
+        self._eager = True
+        try:
+            eager.start(self._loop, self._answer(request))
+        finally:
+            self._eager = False
 
     async def _answer(self, request: DirectRequest) -> None:
         transport = self._transport

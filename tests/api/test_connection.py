@@ -191,3 +191,30 @@ def test_the_idle_sweep_drops_an_answer_the_client_stopped_reading(tmp_path: Pat
         writer.close()
 
     run(tmp_path, scenario)
+
+
+def test_a_long_pipelined_burst_is_answered_in_order_without_deep_recursion(tmp_path: Path) -> None:
+    """Direct answers start eagerly inside the read that brought them; a request read behind one is served by a
+    Task, so 3,000 requests in one write never nest 3,000 answers on the stack."""
+
+    async def scenario(worker: Worker) -> None:
+        sid = await new_session(worker)
+        reader, writer = await worker.connect()
+        burst = []
+        for i in range(3000):
+            burst.append(request("POST", f"/sessions/{sid}/observe", json.dumps({"strings": [f"e{i}"]}).encode()))
+            burst.append(request("POST", f"/sessions/{sid}/clear-stm"))
+        writer.write(request("POST", f"/sessions/{sid}/observe", b'{"strings": ["first"]}') + b"".join(burst)
+                     + request("GET", f"/sessions/{sid}/stm"))
+        status, body = await answer(reader)
+        assert status == "HTTP/1.1 200 OK" and json.loads(body)["status"] == "okay"
+        for i in range(3000):
+            status, body = await answer(reader)
+            assert status == "HTTP/1.1 200 OK" and json.loads(body)["status"] == "okay", i
+            status, body = await answer(reader)
+            assert json.loads(body)["status"] == "cleared", i
+        _, body = await answer(reader)
+        assert json.loads(body)["stm"] == []
+        writer.close()
+
+    run(tmp_path, scenario)

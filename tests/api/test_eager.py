@@ -1,0 +1,97 @@
+"""`kato.api.eager`: a coroutine started at once behaves as if a Task had run it from the start."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from kato.api import eager
+
+
+async def test_a_coroutine_that_never_waits_finishes_inside_start() -> None:
+    steps: list[str] = []
+
+    async def answer() -> None:
+        steps.append("ran")
+
+    assert eager.start(asyncio.get_running_loop(), answer()) is None
+    assert steps == ["ran"]  # before start returned: no turn of the loop
+
+
+async def test_a_coroutine_that_waits_is_carried_on_by_a_task() -> None:
+    loop = asyncio.get_running_loop()
+    gate: asyncio.Future[int] = loop.create_future()
+    steps: list[object] = []
+
+    async def answer() -> None:
+        steps.append("first")
+        steps.append(await gate)
+        await asyncio.sleep(0)  # a bare yield
+        steps.append(await asyncio.sleep(0.001, "slept"))
+
+    task = eager.start(loop, answer())
+    assert task is not None and steps == ["first"]
+    gate.set_result(7)
+    await task
+    assert steps == ["first", 7, "slept"]
+
+
+async def test_an_error_after_the_first_step_reaches_the_task() -> None:
+    loop = asyncio.get_running_loop()
+    gate: asyncio.Future[None] = loop.create_future()
+
+    async def answer() -> None:
+        await gate
+        raise LookupError("late")
+
+    task = eager.start(loop, answer())
+    assert task is not None
+    gate.set_result(None)
+    with pytest.raises(LookupError, match="late"):
+        await task
+
+
+async def test_cancelling_the_task_cancels_the_coroutine_where_it_waits() -> None:
+    loop = asyncio.get_running_loop()
+    gate: asyncio.Future[None] = loop.create_future()
+    seen: list[str] = []
+
+    async def answer() -> None:
+        try:
+            await gate
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+        finally:
+            seen.append("cleaned up")
+
+    task = eager.start(loop, answer())
+    assert task is not None
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert seen == ["cancelled", "cleaned up"]
+    assert gate.cancelled()  # the Task cancelled the future it was waiting on, as for any coroutine
+
+
+async def test_a_coroutine_may_swallow_the_cancellation_and_finish() -> None:
+    loop = asyncio.get_running_loop()
+    gate: asyncio.Future[None] = loop.create_future()
+    seen: list[str] = []
+
+    async def answer() -> None:
+        try:
+            await gate
+        except asyncio.CancelledError:
+            seen.append("kept going")
+        await asyncio.sleep(0)
+        seen.append("done")
+
+    task = eager.start(loop, answer())
+    assert task is not None
+    await asyncio.sleep(0)
+    task.cancel()
+    await task
+    assert seen == ["kept going", "done"]
