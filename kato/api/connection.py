@@ -339,7 +339,9 @@ class PublicConnection(asyncio.Protocol):
         self._pending = [rest] if rest else []
         self._pending_size = len(rest)
         assert self._loop is not None
-        if self._eager:  # a pipelined request read behind an eager answer: a Task, not a deeper recursion
+        # A request read behind an eager answer (pipelining) gets a Task rather than a deeper recursion, and so does
+        # one whose predecessor finished inside its own Task (see `kato.api.eager`).
+        if self._eager or asyncio.current_task(self._loop) is not None:
             self._loop.create_task(self._answer(request))
             return
         self._eager = True

@@ -12,8 +12,10 @@ from pathlib import Path
 import uvloop
 from aiohttp import web
 
+from kato.api import direct
 from kato.api.app import create_app
 from kato.api.connection import Connections, PublicConnection
+from kato.api.context import CONTEXT
 from kato.api.direct import LANE
 from kato.config import Settings
 from kato.server import open_backend
@@ -215,6 +217,38 @@ def test_a_long_pipelined_burst_is_answered_in_order_without_deep_recursion(tmp_
             assert json.loads(body)["status"] == "cleared", i
         _, body = await answer(reader)
         assert json.loads(body)["stm"] == []
+        writer.close()
+
+    run(tmp_path, scenario)
+
+
+def test_an_eager_answer_never_runs_inside_another_requests_task(tmp_path: Path, monkeypatch) -> None:
+    """A waits (its session's lock is held), so a Task carries it on; B, pipelined behind it, is started when A
+    ends, inside A's Task: B gets a Task of its own instead of running its first step in A's."""
+    seen: list[object] = []
+    stm = direct._ROUTES[("GET", "stm")]
+
+    async def probe(request: web.Request) -> web.StreamResponse:
+        seen.append(asyncio.current_task())
+        return await stm(request)
+
+    monkeypatch.setitem(direct._ROUTES, ("GET", "stm"), probe)
+
+    async def scenario(worker: Worker) -> None:
+        sid = await new_session(worker)
+        session = worker.app[CONTEXT].registry.get(sid)
+        await session.lock.acquire()
+        reader, writer = await worker.connect()
+        writer.write(request("POST", f"/sessions/{sid}/observe", b'{"strings": ["a"]}')
+                     + request("GET", f"/sessions/{sid}/stm"))
+        await asyncio.sleep(0.05)
+        tasks_before = asyncio.all_tasks()
+        session.lock.release()
+        assert (await answer(reader))[0] == "HTTP/1.1 200 OK"
+        status, body = await answer(reader)
+        assert status == "HTTP/1.1 200 OK" and json.loads(body)["stm"] == [["a"]]
+        (task,) = seen
+        assert task is not None and task not in tasks_before  # B's own Task, not A's (which existed before)
         writer.close()
 
     run(tmp_path, scenario)

@@ -95,3 +95,47 @@ async def test_a_coroutine_may_swallow_the_cancellation_and_finish() -> None:
     task.cancel()
     await task
     assert seen == ["kept going", "done"]
+
+
+async def test_a_cancellation_before_the_tasks_first_step_reaches_the_coroutine() -> None:
+    """Cancelled before its Task ever ran: the coroutine still sees the cancellation where it waits, so the lock it
+    queued for forgets it and the next holder gets the lock."""
+    lock = asyncio.Lock()
+    await lock.acquire()
+    seen: list[str] = []
+
+    async def answer() -> None:
+        try:
+            async with lock:
+                seen.append("got the lock")
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    task = eager.start(asyncio.get_running_loop(), answer())
+    assert task is not None
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert seen == ["cancelled"]
+    lock.release()
+
+    async def next_holder() -> str:
+        async with lock:
+            return "next"
+
+    assert await asyncio.wait_for(next_holder(), 1) == "next"
+
+
+async def test_create_task_accepts_the_resumed_coroutine_as_a_coroutine() -> None:
+    """From Python 3.12 `create_task` takes only coroutines (no generator-based ones); the wrapper is one."""
+    loop = asyncio.get_running_loop()
+    gate: asyncio.Future[None] = loop.create_future()
+
+    async def answer() -> None:
+        await gate
+
+    task = eager.start(loop, answer())
+    assert task is not None and asyncio.iscoroutine(task.get_coro())
+    gate.set_result(None)
+    await task
