@@ -45,6 +45,8 @@ class Settings:
     map_size: int = 64 * 1024**3
     # engine defaults a session starts from (api.md §12.1)
     engine: EngineConfig = field(default_factory=EngineConfig)
+    # an idle keep-alive client connection is closed after this many seconds, on every lane
+    keepalive_seconds: float = 75.0
     # shutdown
     drain_timeout: float = 10.0
     # process model: Unix sockets between workers live here (short path: sockets are limited to ~100 bytes)
@@ -68,6 +70,7 @@ _ENV = {
     "KATO_STORE": ("store", str),
     "KATO_SYNC": ("sync", lambda v: v.lower() in ("1", "true", "yes", "on")),
     "KATO_MAP_SIZE": ("map_size", int),
+    "KATO_KEEPALIVE_SECONDS": ("keepalive_seconds", float),
     "KATO_DRAIN_TIMEOUT": ("drain_timeout", float),
     "KATO_RUN_DIR": ("run_dir", Path),
     "KATO_WORKER_TIMEOUT": ("worker_timeout", float),
@@ -100,6 +103,8 @@ def load_settings(config_path: str | os.PathLike[str] | None = None, **flags: An
     values.update({k: v for k, v in flags.items() if v is not None})
     if "data_dir" in values:
         values["data_dir"] = Path(values["data_dir"]).expanduser()
+    if not values.get("keepalive_seconds", 1.0) > 0:
+        raise ValueError("keepalive_seconds must be a positive number of seconds")
     known = {f.name for f in dataclasses.fields(Settings)}
     unknown = set(values) - known
     if unknown:

@@ -4,7 +4,8 @@ The connection's bytes are framed here before aiohttp sees them (a head, then Co
 request starts at a quiet moment (nothing of this connection in progress in this worker, every response sent):
 - if its session belongs to another worker, the connection itself goes to that worker with the bytes already read
   (`handoff`, SCM_RIGHTS), so a pooled keep-alive connection follows each request's owner instead of being
-  forwarded;
+  forwarded (when those bytes are over one datagram or the hand-over fails, it is served here and the middleware
+  forwards it);
 - if it is one of the hot session routes in the plain shape, the direct lane serves it (`kato.api.direct`);
 - otherwise aiohttp's handler for this connection serves it (created when first needed).
 Requests read while one is in progress wait behind it, so answers leave in request order. Framings not followed

@@ -7,8 +7,9 @@ parses, through the same middleware and the same handlers as aiohttp's path, so 
 only the framing (which `kato.api.connection` does) and the response's head are written here.
 
 Only the plain shape takes this lane: HTTP/1.1, a session id of the server's own alphabet, no query string, no
-percent-encoding, a JSON body (or none) of a bounded size, no Expect, Connection, Upgrade or Transfer-Encoding,
-ASCII headers in the token grammar. Anything else goes to aiohttp, which answers it as it always has.
+percent-encoding, a JSON body (or none) of a bounded size, no Expect, Upgrade, Transfer-Encoding or Content-Encoding,
+no Connection other than keep-alive, ASCII headers in the token grammar. Anything else goes to aiohttp, which
+answers it as it always has.
 """
 
 from __future__ import annotations

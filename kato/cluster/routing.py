@@ -55,10 +55,11 @@ class _OwnerLink:
     and a general-purpose client costs several times the request itself. Responses from kato always carry a
     Content-Length."""
 
-    IDLE_SECONDS = 20.0  # well under aiohttp's 75 s keep-alive: a reused connection is never one the owner closed
-
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, idle_seconds: float = 20.0) -> None:
+        """`idle_seconds`: how long an idle connection may be reused; well under the owner's keep-alive, so a reused
+        connection is never one the owner is closing."""
         self.path = str(path)
+        self.idle_seconds = idle_seconds
         self._idle: list[tuple[float, asyncio.StreamReader, asyncio.StreamWriter]] = []
 
     async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -66,7 +67,7 @@ class _OwnerLink:
         now = asyncio.get_running_loop().time()
         while self._idle:
             since, reader, writer = self._idle.pop()
-            if now - since < self.IDLE_SECONDS and not reader.at_eof():
+            if now - since < self.idle_seconds and not reader.at_eof():
                 return reader, writer
             writer.close()
         return await asyncio.open_unix_connection(self.path)
@@ -109,6 +110,7 @@ class OwnerRouter:
     workers: int
     run_dir: Path
     owner_wait: float = 3.0
+    link_idle_seconds: float = 20.0  # see `_OwnerLink`; the worker passes a bound from its keep-alive
     _links: dict[int, _OwnerLink] = field(default_factory=dict)
     forwarded: int = 0
 
@@ -126,7 +128,7 @@ class OwnerRouter:
     def _link(self, slot: int) -> _OwnerLink:
         link = self._links.get(slot)
         if link is None:
-            link = self._links[slot] = _OwnerLink(socket_path(self.run_dir, slot))
+            link = self._links[slot] = _OwnerLink(socket_path(self.run_dir, slot), self.link_idle_seconds)
         return link
 
     async def close(self) -> None:

@@ -117,7 +117,7 @@ class Supervisor:
         listener = socket.socket(family, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((self.settings.host, self.settings.port))
-        listener.listen(2048)
+        listener.listen(systemd.LISTEN_BACKLOG)
         return listener
 
     # ------------------------------------------------------------------------------------------------ signals

@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 import socket
 
+# The public socket's listen backlog, whoever creates it: `kato serve` binds with it, and a worker listens again with
+# it on the socket it is given (asyncio's `create_server(sock=...)` calls listen() itself, 100 by default), so a
+# socket from `kato.socket` keeps the Backlog=4096 it was made with. The kernel caps it at net.core.somaxconn.
+LISTEN_BACKLOG = 4096
+
 
 def notify(message: str) -> bool:
     """Send `message` (e.g. "READY=1") to $NOTIFY_SOCKET; False when not run by systemd."""

@@ -26,6 +26,7 @@ from kato.api.app import create_app
 from kato.api.connection import Connections, PublicConnection
 from kato.api.context import CONTEXT
 from kato.api.direct import LANE
+from kato.cluster import systemd
 from kato.cluster.handoff import Handoff
 from kato.cluster.routing import OwnerRouter, socket_path
 from kato.config import Settings, from_json
@@ -46,9 +47,11 @@ async def _heartbeat(status_fd: int) -> None:
 
 
 async def _sweep_idle(connections: Connections) -> None:
+    """Close direct-lane connections idle past the keep-alive, at most a quarter of it late."""
     loop = asyncio.get_running_loop()
+    interval = max(0.25, min(SWEEP_SECONDS, connections.keepalive_seconds / 4))
     while True:
-        await asyncio.sleep(SWEEP_SECONDS)
+        await asyncio.sleep(interval)
         connections.sweep(loop.time())
 
 
@@ -61,13 +64,15 @@ async def serve(app: web.Application, settings: Settings, listener: socket.socke
     accepted earlier. SIGTERM (or SIGINT) then closes everything: in-flight requests get the drain timeout, the
     cleanups run (the store's writer flushes) and the worker exits.
     """
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.drain_timeout)
+    # aiohttp's own keep-alive (3,630 s for an AppRunner) and the direct lane's idle sweep close at the same age
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.drain_timeout,
+                           keepalive_timeout=settings.keepalive_seconds)
     await runner.setup()
     loop = asyncio.get_running_loop()
     router = app[ROUTER]
     handler_factory = runner.server
 
-    connections = Connections()
+    connections = Connections(settings.keepalive_seconds)
     lane = app[LANE]
 
     def connection(primed: bytes = b"") -> PublicConnection:
@@ -93,7 +98,7 @@ async def serve(app: web.Application, settings: Settings, listener: socket.socke
 
     async def open_public() -> None:
         await go.wait()
-        servers.append(await loop.create_server(connection, sock=listener, backlog=2048))
+        servers.append(await loop.create_server(connection, sock=listener, backlog=systemd.LISTEN_BACKLOG))
 
     opening = asyncio.create_task(open_public())
 
@@ -132,7 +137,8 @@ async def serve(app: web.Application, settings: Settings, listener: socket.socke
 
 def build(settings: Settings, slot: int, workers: int) -> tuple[web.Application, Callable[[], None]]:
     store, snapshots, close = open_backend(settings)
-    router = OwnerRouter(slot=slot, workers=workers, run_dir=settings.run_dir)
+    router = OwnerRouter(slot=slot, workers=workers, run_dir=settings.run_dir,
+                         link_idle_seconds=min(20.0, settings.keepalive_seconds / 2))
     app = create_app(settings, store, snapshots, worker_id=slot, router=router)
     app[ROUTER] = router
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import socket
+import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from kato.cluster import systemd
 from tests.cluster.conftest import Cluster, start_cluster
 
 
@@ -255,3 +259,38 @@ def test_expect_100_continue_reaches_the_owner_of_any_session(tmp_path: Path) ->
             _, _, stm = client.request("GET", f"/sessions/{sid}/stm")
             assert json.loads(stm)["stm"] == [[f"s{n}"]]
             client.close()
+
+
+def _closed_by_server_within(client: RawClient, seconds: float) -> float:
+    """Seconds until the server closed the idle connection (a read returns EOF), or fail after `seconds`."""
+    start = time.monotonic()
+    client.sock.settimeout(seconds)
+    try:
+        assert client.sock.recv(1) == b"", "the server sent bytes on an idle connection"
+    except TimeoutError:
+        pytest.fail(f"an idle connection stayed open longer than {seconds} s")
+    return time.monotonic() - start
+
+
+def test_idle_connections_close_after_the_keepalive_on_both_lanes(tmp_path: Path) -> None:
+    """`keepalive_seconds` holds for connections aiohttp served (its own keep-alive timer) and for connections the
+    direct lane served (the worker's idle sweep), and the public socket listens with kato's backlog."""
+    with start_cluster(tmp_path, 1, KATO_KEEPALIVE_SECONDS="1") as cluster:
+        through_aiohttp = RawClient.tcp(cluster)
+        through_aiohttp.send("POST", "/sessions", {"Content-Type": "application/json"}, b'{"node_id": "k"}')
+        status, _, body = through_aiohttp.receive()
+        assert status.startswith("HTTP/1.1 200")
+        sid = json.loads(body)["session_id"]
+        direct = RawClient.tcp(cluster)
+        direct.send("GET", f"/sessions/{sid}/stm")
+        assert direct.receive()[0].startswith("HTTP/1.1 200")
+        assert _closed_by_server_within(through_aiohttp, 5) < 5
+        assert _closed_by_server_within(direct, 5) < 5
+        port = cluster.url.rsplit(":", 1)[1]
+        if shutil.which("ss"):
+            listing = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout
+            assert listing.split()[2] == str(min(systemd.LISTEN_BACKLOG, _somaxconn())), listing
+
+
+def _somaxconn() -> int:
+    return int(Path("/proc/sys/net/core/somaxconn").read_text())
