@@ -55,7 +55,7 @@ class _OwnerLink:
     and a general-purpose client costs several times the request itself. Responses from kato always carry a
     Content-Length."""
 
-    def __init__(self, path: Path, idle_seconds: float = 20.0) -> None:
+    def __init__(self, path: Path, idle_seconds: float) -> None:
         """`idle_seconds`: how long an idle connection may be reused; well under the owner's keep-alive, so a reused
         connection is never one the owner is closing."""
         self.path = str(path)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
 import pytest
 
@@ -52,9 +54,17 @@ async def test_an_error_after_the_first_step_reaches_the_task() -> None:
         await task
 
 
+async def _cancelled_while_waiting(answer: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """`answer` started eagerly up to its first wait, its Task run once, then cancelled."""
+    task = eager.start(asyncio.get_running_loop(), answer)
+    assert task is not None
+    await asyncio.sleep(0)
+    task.cancel()
+    return task
+
+
 async def test_cancelling_the_task_cancels_the_coroutine_where_it_waits() -> None:
-    loop = asyncio.get_running_loop()
-    gate: asyncio.Future[None] = loop.create_future()
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     seen: list[str] = []
 
     async def answer() -> None:
@@ -66,10 +76,7 @@ async def test_cancelling_the_task_cancels_the_coroutine_where_it_waits() -> Non
         finally:
             seen.append("cleaned up")
 
-    task = eager.start(loop, answer())
-    assert task is not None
-    await asyncio.sleep(0)
-    task.cancel()
+    task = await _cancelled_while_waiting(answer())
     with pytest.raises(asyncio.CancelledError):
         await task
     assert seen == ["cancelled", "cleaned up"]
@@ -77,8 +84,7 @@ async def test_cancelling_the_task_cancels_the_coroutine_where_it_waits() -> Non
 
 
 async def test_a_coroutine_may_swallow_the_cancellation_and_finish() -> None:
-    loop = asyncio.get_running_loop()
-    gate: asyncio.Future[None] = loop.create_future()
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     seen: list[str] = []
 
     async def answer() -> None:
@@ -89,11 +95,7 @@ async def test_a_coroutine_may_swallow_the_cancellation_and_finish() -> None:
         await asyncio.sleep(0)
         seen.append("done")
 
-    task = eager.start(loop, answer())
-    assert task is not None
-    await asyncio.sleep(0)
-    task.cancel()
-    await task
+    await (await _cancelled_while_waiting(answer()))
     assert seen == ["kept going", "done"]
 
 
